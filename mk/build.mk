@@ -1,0 +1,97 @@
+# The real build; entered from the top-level Makefile after `make deps`.
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+B := build
+CXX ?= g++
+PKGS := libevent protobuf libglog
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS := $(shell pkg-config --libs $(PKGS))
+GTEST_LIBS := $(shell pkg-config --libs gtest gmock 2>/dev/null || echo -lgtest -lgmock)
+
+CXXFLAGS ?= -O2 -g
+CXXFLAGS += -std=c++17 -Wall -Wextra -Wno-unused-parameter -pthread -MMD -MP
+CPPFLAGS += -Isrc -I$(B)/gen $(PKG_CFLAGS)
+LDLIBS += $(PKG_LIBS) -pthread -ldl
+
+PROTOS := $(wildcard proto/*.proto)
+PROTO_CC := $(patsubst proto/%.proto,$(B)/gen/%.pb.cc,$(PROTOS))
+PROTO_H := $(PROTO_CC:.cc=.h)
+
+CORE_SRCS := $(filter-out src/main.cc,$(shell find src -name '*.cc' | sort))
+CORE_OBJS := $(patsubst %.cc,$(B)/obj/%.o,$(CORE_SRCS)) \
+             $(patsubst $(B)/gen/%.cc,$(B)/obj/gen/%.o,$(PROTO_CC)) \
+             $(B)/obj/gen/default_config.o
+BENCH_SRCS := $(sort $(wildcard tools/bench/*.cc))
+BENCH_LIB_OBJS := $(patsubst %.cc,$(B)/obj/%.o,$(filter-out tools/bench/main.cc,$(BENCH_SRCS)))
+UNIT_SRCS := $(sort $(wildcard test/unit/*.cc))
+PROCESS_SRCS := $(sort $(wildcard test/process/*.cc test/support/*.cc))
+
+BINS := $(B)/solar $(if $(BENCH_SRCS),$(B)/solar-bench)
+
+.PHONY: all test unit-test process-test run bench install check-includes
+all: $(BINS) $(B)/unit_tests $(B)/process_tests
+
+$(B)/gen/%.pb.cc $(B)/gen/%.pb.h: proto/%.proto
+	@mkdir -p $(B)/gen
+	protoc --proto_path=proto --cpp_out=$(B)/gen $<
+
+# The embedded defaults are etc/solar.conf itself, so the two can never differ.
+$(B)/gen/default_config.cc: etc/solar.conf
+	@mkdir -p $(B)/gen
+	{ echo 'namespace solar { extern const char kDefaultConfigText[]; const char kDefaultConfigText[] = R"solarconf('; \
+	  cat $<; echo ')solarconf"; }'; } > $@
+
+$(B)/obj/gen/%.o: $(B)/gen/%.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -Wno-extra -c $< -o $@
+
+$(B)/obj/%.o: %.cc | $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+
+$(B)/libsolar.a: $(CORE_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+# --whole-archive: the built-in workers register themselves from static
+# initialisers that nothing else references.
+WHOLE_CORE := -Wl,--whole-archive $(B)/libsolar.a -Wl,--no-whole-archive
+
+$(B)/solar: $(B)/obj/src/main.o $(B)/libsolar.a
+	$(CXX) $(CXXFLAGS) $< $(WHOLE_CORE) $(LDLIBS) -o $@
+
+$(B)/solar-bench: $(patsubst %.cc,$(B)/obj/%.o,$(BENCH_SRCS))
+	$(CXX) $(CXXFLAGS) $^ $(PKG_LIBS) -pthread -o $@
+
+$(B)/unit_tests: $(patsubst %.cc,$(B)/obj/%.o,$(UNIT_SRCS)) $(BENCH_LIB_OBJS) $(B)/libsolar.a
+	$(CXX) $(CXXFLAGS) $(filter %.o,$^) $(WHOLE_CORE) $(GTEST_LIBS) -lgtest_main $(LDLIBS) -o $@
+
+$(B)/process_tests: $(patsubst %.cc,$(B)/obj/%.o,$(PROCESS_SRCS)) $(B)/libsolar.a
+	$(CXX) $(CXXFLAGS) $(filter %.o,$^) $(WHOLE_CORE) $(GTEST_LIBS) -lgtest_main $(LDLIBS) -o $@
+
+check-includes:
+	@scripts/check_includes.sh
+
+unit-test: $(B)/unit_tests
+	$(B)/unit_tests
+
+process-test: $(BINS) $(B)/process_tests
+	SOLAR_BIN=$(abspath $(B)/solar) SOLAR_BENCH=$(abspath $(B)/solar-bench) $(B)/process_tests
+
+test: check-includes all
+	$(B)/unit_tests
+	SOLAR_BIN=$(abspath $(B)/solar) SOLAR_BENCH=$(abspath $(B)/solar-bench) $(B)/process_tests
+
+run: $(B)/solar
+	$(B)/solar
+
+bench: all
+	scripts/bench.sh
+
+install: $(BINS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/solar $(DESTDIR)$(PREFIX)/etc/solar
+	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 src/api/*.h $(DESTDIR)$(PREFIX)/include/solar/
+	install -m 0644 etc/solar.conf $(DESTDIR)$(PREFIX)/etc/solar/
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,65 @@
+// PUBLIC API. solar::Worker: implement process() to write business logic.
+//
+//   class MyWorker : public solar::Worker {
+//     void onStart(const solar::WorkerInfo&) override;   // open DB connections here
+//     void process(solar::Request& req, solar::Response& resp) override;
+//   };
+//   SOLAR_REGISTER_WORKER("myapp", MyWorker);
+//
+// Runs in: worker processes only, after the privilege drop. One request at a
+// time per process: process() may block (a database call); other workers serve
+// meanwhile. Includes nothing internal.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "api/request.h"
+#include "api/response.h"
+
+namespace solar {
+
+struct WorkerInfo {
+  int slot = 0;             // 0..workers-1 (TCP) or 0..udp workers-1 (UDP)
+  Transport transport = Transport::kTcp;
+  std::string name;         // the registered name, e.g. "echo"
+  std::string config_path;  // the config file the server was started with ("" = defaults)
+};
+
+struct ConnectionInfo {
+  ConnectionId id;
+  ClientAddress peer;
+};
+
+class Worker {
+ public:
+  virtual ~Worker() = default;
+
+  // Called once after the process has dropped privileges, before any request.
+  // Throwing (or returning false from a derived check) makes the worker exit
+  // with an error, and the master logs it.
+  virtual void onStart(const WorkerInfo&) {}
+  // Called once on a graceful stop, after the last request.
+  virtual void onStop() {}
+  // A TCP connection assigned to this worker opened / closed.
+  virtual void onConnect(const ConnectionInfo&) {}
+  virtual void onClose(const ConnectionInfo&) {}
+
+  // One whole request. Fill `resp`; leave it empty for an empty reply.
+  virtual void process(Request& req, Response& resp) = 0;
+};
+
+using WorkerFactory = std::function<std::unique_ptr<Worker>()>;
+
+// Adds a factory under `name` (no prefix: "echo" is found as "builtin:echo").
+// Returns true; used by SOLAR_REGISTER_WORKER at static-initialisation time.
+bool RegisterWorker(const char* name, WorkerFactory factory);
+
+}  // namespace solar
+
+#define SOLAR_REGISTER_WORKER_CONCAT2(a, b) a##b
+#define SOLAR_REGISTER_WORKER_CONCAT(a, b) SOLAR_REGISTER_WORKER_CONCAT2(a, b)
+#define SOLAR_REGISTER_WORKER(name, cls)                                               \
+  static const bool SOLAR_REGISTER_WORKER_CONCAT(solar_registered_worker_, __LINE__) = \
+      ::solar::RegisterWorker(name, [] { return std::unique_ptr<::solar::Worker>(std::make_unique<cls>()); })

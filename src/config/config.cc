@@ -1,0 +1,139 @@
+#include "config/config.h"
+
+#include <pwd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/text_format.h>
+
+#include "base/socket_address.h"
+
+namespace solar {
+namespace {
+
+using google::protobuf::FieldDescriptor;
+using google::protobuf::TextFormat;
+
+class Collector : public google::protobuf::io::ErrorCollector {
+ public:
+  explicit Collector(std::string name) : name_(std::move(name)) {}
+  void AddError(int line, int column, const std::string& message) override {
+    if (first_.empty()) first_ = Where(line, column) + message;
+  }
+  void AddWarning(int line, int column, const std::string& message) override {
+    if (first_.empty()) first_ = Where(line, column) + message;
+  }
+  std::string Where(int line, int column) const {
+    // protobuf counts from 0; editors and compilers from 1.
+    return name_ + ":" + std::to_string(line + 1) + ":" + std::to_string(column + 1) + ": ";
+  }
+  const std::string& first() const { return first_; }
+
+ private:
+  std::string name_;
+  std::string first_;
+};
+
+// Finds where a field was written, for value errors; falls back to the file alone.
+class Locator {
+ public:
+  Locator(const std::string& name, const TextFormat::ParseInfoTree& tree) : name_(name), tree_(tree) {}
+  std::string at(const Config& c, const char* field, const char* sub = nullptr) const {
+    const FieldDescriptor* f = c.GetDescriptor()->FindFieldByName(field);
+    const TextFormat::ParseInfoTree* tree = &tree_;
+    if (sub != nullptr && f != nullptr) {
+      tree = tree_.GetTreeForNested(f, -1);
+      f = f->message_type()->FindFieldByName(sub);
+      if (tree == nullptr) return name_ + ": ";
+    }
+    if (f == nullptr) return name_ + ": ";
+    auto loc = tree->GetLocation(f, -1);
+    if (loc.line < 0) return name_ + ": (default) ";
+    return name_ + ":" + std::to_string(loc.line + 1) + ":" + std::to_string(loc.column + 1) + ": ";
+  }
+
+ private:
+  const std::string& name_;
+  const TextFormat::ParseInfoTree& tree_;
+};
+
+bool Validate(const Config& c, const Locator& at, std::string* error) {
+  auto fail = [&](const char* field, const std::string& what, const char* sub = nullptr) {
+    *error = at.at(c, field, sub) + what;
+    return false;
+  };
+  SocketAddress addr;
+  std::string why;
+  if (!ParseSocketAddress(c.listen(), &addr, &why)) return fail("listen", "listen: " + why);
+  if (c.listeners() < 1 || c.listeners() > 64) return fail("listeners", "listeners must be 1..64");
+  if (c.workers() < 1 || c.workers() > 1024) return fail("workers", "workers must be 1..1024");
+  if (c.protocol() == PROTOCOL_UNSPECIFIED) return fail("protocol", "protocol must be FRAME32, LINE or RAW");
+  if (c.dispatch() == DISPATCH_UNSPECIFIED)
+    return fail("dispatch", "dispatch must be ROUND_ROBIN or LEAST_CONNECTIONS");
+  if (c.worker().name().rfind("builtin:", 0) != 0 || c.worker().name().size() <= 8)
+    return fail("worker", "worker name must be \"builtin:NAME\"", "name");
+  if (c.user().empty()) return fail("user", "user must name a system user");
+  if (getpwnam(c.user().c_str()) == nullptr) return fail("user", "no such user \"" + c.user() + "\"");
+  if (c.pid_file().empty()) return fail("pid_file", "pid_file must be set");
+  if (c.max_frame_bytes() < 1 || c.max_frame_bytes() > (1u << 30))
+    return fail("max_frame_bytes", "max_frame_bytes must be 1..1073741824");
+  if (c.max_connections() < 1) return fail("max_connections", "max_connections must be at least 1");
+  if (c.backlog() < 1) return fail("backlog", "backlog must be at least 1");
+  if (c.graceful_timeout_ms() < 100) return fail("graceful_timeout_ms", "graceful_timeout_ms must be >= 100");
+  if (c.respawn_backoff_max_ms() < 100)
+    return fail("respawn_backoff_max_ms", "respawn_backoff_max_ms must be >= 100");
+  if (c.output_high_water_bytes() < 65536)
+    return fail("output_high_water_bytes", "output_high_water_bytes must be >= 65536");
+  return true;
+}
+
+}  // namespace
+
+bool ParseConfig(const std::string& text, const std::string& name, Config* out, std::string* error) {
+  Config config;
+  {
+    TextFormat::Parser defaults;
+    Collector collector("<embedded defaults>");
+    defaults.RecordErrorsTo(&collector);
+    if (!defaults.ParseFromString(kDefaultConfigText, &config)) {
+      *error = collector.first();  // a build bug; tests catch it
+      return false;
+    }
+  }
+  TextFormat::Parser parser;
+  Collector collector(name);
+  TextFormat::ParseInfoTree tree;
+  parser.RecordErrorsTo(&collector);
+  parser.WriteLocationsTo(&tree);
+  if (!parser.MergeFromString(text, &config)) {
+    *error = collector.first().empty() ? name + ": cannot parse" : collector.first();
+    return false;
+  }
+  if (!Validate(config, Locator(name, tree), error)) return false;
+  *out = std::move(config);
+  return true;
+}
+
+bool LoadConfig(const std::string& path, Config* out, std::string* error) {
+  if (path.empty()) return ParseConfig("", "<embedded defaults>", out, error);
+  std::ifstream in(path);
+  if (!in) {
+    *error = path + ": cannot open: " + std::strerror(errno);
+    return false;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseConfig(ss.str(), path, out, error);
+}
+
+std::string ConfigToText(const Config& config) {
+  TextFormat::Printer printer;
+  printer.SetPrintMessageFieldsInIndex(false);
+  std::string text;
+  printer.PrintToString(config, &text);
+  return text;
+}
+
+}  // namespace solar

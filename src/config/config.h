@@ -1,0 +1,27 @@
+// Loading and validating solar.Config (proto/config.proto).
+// The embedded defaults (generated from etc/solar.conf at build time) are parsed
+// first; a config file then overrides the fields it names. Every error names
+// FILE:LINE:COL, for syntax and for values alike.
+// Runs in: master (and `solar -t`).
+#pragma once
+
+#include <string>
+
+#include "config.pb.h"
+
+namespace solar {
+
+// The text of etc/solar.conf, compiled in.
+extern const char kDefaultConfigText[];
+
+// Parses `text` (named `name` in errors) over the embedded defaults, then
+// validates. Returns false with *error = "name:line:col: what".
+bool ParseConfig(const std::string& text, const std::string& name, Config* out, std::string* error);
+
+// Reads `path` and calls ParseConfig. An empty path loads the defaults alone.
+bool LoadConfig(const std::string& path, Config* out, std::string* error);
+
+// Text format of `config`, every field shown (solar -T).
+std::string ConfigToText(const Config& config);
+
+}  // namespace solar

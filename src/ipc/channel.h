@@ -1,0 +1,99 @@
+// Datagram channels over a UNIX SOCK_DGRAM socketpair end.
+//
+// OutChannel packs records into datagrams of up to kMaxDatagram bytes and sends
+// them without blocking. On EAGAIN (the receiver's queue is full: its length is
+// net.unix.max_dgram_qlen) the datagrams stay queued here, in order, and
+// flush() resumes when the socket is writable: sending never blocks an event
+// loop and never drops (DESIGN.md "The record").
+//
+// InChannel receives one datagram at a time and checks for truncation.
+//
+// Runs in: listener, worker, master. Single-threaded.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "base/noncopyable.h"
+#include "ipc/record.h"
+
+namespace solar::ipc {
+
+class OutChannel : NonCopyable {
+ public:
+  // Borrows `fd`; the caller keeps it open for the channel's life.
+  explicit OutChannel(int fd) : fd_(fd) {}
+
+  // Queues one whole message; messages above kMaxChunk are split into chunks.
+  // `h` gives type, flags (kFlagNoReply, kFlagCloseAfter), ids, seq and address;
+  // chunk_len, total_len, offset and the chunk flags are filled in here.
+  void append(RecordHeader h, std::string_view payload);
+
+  enum class FlushResult { kDone, kAgain, kError };
+  // Sends queued datagrams until done or EAGAIN. kError: a datagram failed
+  // with an unexpected errno (logged, counted, dropped) but others were sent.
+  FlushResult flush();
+
+  bool hasPending() const { return !ready_.empty() || !open_.empty(); }
+  size_t pendingBytes() const { return pending_bytes_ + open_.size(); }
+  uint64_t datagramsSent() const { return datagrams_sent_; }
+  uint64_t sendErrors() const { return send_errors_; }
+  int fd() const { return fd_; }
+
+ private:
+  void seal();
+
+  int fd_;
+  std::string open_;  // the datagram being filled
+  size_t open_records_ = 0;
+  std::deque<std::string> ready_;  // sealed, waiting to be sent
+  size_t pending_bytes_ = 0;
+  std::vector<std::string> spare_;  // reused buffers: no allocation per datagram
+  uint64_t datagrams_sent_ = 0;
+  uint64_t send_errors_ = 0;
+};
+
+class InChannel : NonCopyable {
+ public:
+  explicit InChannel(int fd) : fd_(fd), buf_(kMaxDatagram + 64) {}
+
+  enum class RecvResult { kDatagram, kAgain, kTruncated, kError };
+  // Receives one datagram without blocking; view valid until the next call.
+  RecvResult recv(std::string_view* datagram, int* err);
+  int fd() const { return fd_; }
+
+ private:
+  int fd_;
+  std::vector<char> buf_;
+};
+
+// Puts chunked messages back together. Keys identify a sender+connection.
+class Reassembler : NonCopyable {
+ public:
+  enum class Status { kComplete, kPartial, kOrphan };
+  // kComplete: *message is the whole message (valid until the next feed).
+  // kOrphan: a continuation with no start (its start went to a dead process):
+  // the chunk is dropped and any partial state for `key` discarded.
+  Status feed(uint64_t key, const RecordHeader& h, std::string_view chunk, std::string_view* message);
+  void drop(uint64_t key) { partial_.erase(key); }
+  size_t partials() const { return partial_.size(); }
+  template <typename Fn>
+  void forEachPartial(Fn&& fn) const {
+    for (const auto& [key, p] : partial_) fn(key, p.header);
+  }
+
+ private:
+  struct Partial {
+    RecordHeader header;  // of the first chunk
+    std::string data;
+  };
+  std::unordered_map<uint64_t, Partial> partial_;
+  std::string done_;
+};
+
+}  // namespace solar::ipc
