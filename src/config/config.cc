@@ -2,6 +2,7 @@
 
 #include <pwd.h>
 
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -130,7 +131,6 @@ bool LoadConfig(const std::string& path, Config* out, std::string* error) {
 
 std::string ConfigToText(const Config& config) {
   TextFormat::Printer printer;
-  printer.SetPrintMessageFieldsInIndex(false);
   std::string text;
   printer.PrintToString(config, &text);
   return text;

@@ -1,0 +1,43 @@
+#include "app/registry.h"
+
+#include <map>
+
+namespace solar {
+namespace {
+
+std::map<std::string, WorkerFactory>& Registry() {
+  static std::map<std::string, WorkerFactory> registry;  // built on first use: init order safe
+  return registry;
+}
+
+std::string NameOf(const std::string& spec) {
+  static const std::string kPrefix = "builtin:";
+  return spec.rfind(kPrefix, 0) == 0 ? spec.substr(kPrefix.size()) : std::string();
+}
+
+}  // namespace
+
+bool RegisterWorker(const char* name, WorkerFactory factory) {
+  Registry()[name] = std::move(factory);
+  return true;
+}
+
+bool HasWorker(const std::string& spec) { return Registry().count(NameOf(spec)) > 0; }
+
+std::unique_ptr<Worker> CreateWorker(const std::string& spec, std::string* error) {
+  auto it = Registry().find(NameOf(spec));
+  if (it == Registry().end()) {
+    *error = "no worker \"" + spec + "\"; built in:";
+    for (const auto& [name, f] : Registry()) *error += " builtin:" + name;
+    return nullptr;
+  }
+  return it->second();
+}
+
+std::vector<std::string> RegisteredWorkers() {
+  std::vector<std::string> names;
+  for (const auto& [name, f] : Registry()) names.push_back("builtin:" + name);
+  return names;
+}
+
+}  // namespace solar

@@ -1,0 +1,52 @@
+// builtin:debug — an echo worker that also obeys a few commands, for tests and
+// for trying failure handling by hand:
+//   "sleep:MS"  sleep MS milliseconds, then reply "slept:MS"
+//   "crash"     abort() the process (the master respawns it)
+//   "throw"     throw from process() (the connection is closed)
+//   "close"     reply "bye" and close the connection
+//   "noreply"   answer nothing
+//   "pid"       reply with the worker's pid
+//   "whoami"    reply "uid gid" of the process
+// Anything else is echoed.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "api/worker.h"
+
+namespace {
+
+class DebugWorker : public solar::Worker {
+ public:
+  void process(solar::Request& req, solar::Response& resp) override {
+    std::string_view p = req.payload();
+    if (p.rfind("sleep:", 0) == 0) {
+      int ms = std::atoi(std::string(p.substr(6)).c_str());
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+      resp.set("slept:" + std::to_string(ms));
+    } else if (p == "crash") {
+      std::abort();
+    } else if (p == "throw") {
+      throw std::runtime_error("asked to throw");
+    } else if (p == "close") {
+      resp.set("bye");
+      resp.closeAfterReply();
+    } else if (p == "noreply") {
+      resp.noReply();
+    } else if (p == "pid") {
+      resp.set(std::to_string(getpid()));
+    } else if (p == "whoami") {
+      resp.set(std::to_string(getuid()) + " " + std::to_string(getgid()));
+    } else {
+      resp.set(std::string(p));
+    }
+  }
+};
+
+}  // namespace
+
+SOLAR_REGISTER_WORKER("debug", DebugWorker);

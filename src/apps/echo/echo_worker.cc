@@ -1,0 +1,14 @@
+// builtin:echo — replies with the request's bytes. The first worker, and the
+// one the tests and benchmarks drive.
+#include "api/worker.h"
+
+namespace {
+
+class EchoWorker : public solar::Worker {
+ public:
+  void process(solar::Request& req, solar::Response& resp) override { resp.set(std::string(req.payload())); }
+};
+
+}  // namespace
+
+SOLAR_REGISTER_WORKER("echo", EchoWorker);

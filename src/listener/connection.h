@@ -1,0 +1,66 @@
+// One client connection held by a listener (DESIGN.md "TCP path").
+// Runs in: listener.
+#pragma once
+
+#include <event2/event.h>
+
+#include <cstdint>
+#include <memory>
+
+#include "api/request.h"
+#include "base/buffer.h"
+#include "base/noncopyable.h"
+#include "base/unique_fd.h"
+
+namespace solar {
+
+struct EventDeleter {
+  void operator()(event* ev) const { event_free(ev); }
+};
+using EventPtr = std::unique_ptr<event, EventDeleter>;
+
+class Connection : NonCopyable {
+ public:
+  Connection(UniqueFd fd, uint32_t slot, uint32_t generation, size_t worker, const ClientAddress& peer)
+      : fd_(std::move(fd)), slot_(slot), generation_(generation), worker_(worker), peer_(peer) {}
+
+  int fd() const { return fd_.get(); }
+  uint32_t slot() const { return slot_; }
+  uint32_t generation() const { return generation_; }
+  size_t worker() const { return worker_; }
+  const ClientAddress& peer() const { return peer_; }
+
+  Buffer& input() { return input_; }
+  Buffer& output() { return output_; }
+
+  // Requests forwarded and not yet answered.
+  uint64_t outstanding() const { return next_seq_ - next_reply_seq_; }
+  uint64_t takeSeq() { return next_seq_++; }
+  uint64_t expectedReplySeq() const { return next_reply_seq_; }
+  void replied() { ++next_reply_seq_; }
+
+  size_t scanned = 0;          // input bytes known to hold no delimiter (line framer)
+  bool read_closed = false;    // the client sent EOF
+  bool read_paused = false;    // backpressure: not reading now
+  bool close_after = false;    // close once the output is written
+  bool write_armed = false;    // EV_WRITE is pending
+  bool dirty = false;          // has output to write at the end of this loop pass
+  int64_t last_active_ms = 0;  // CLOCK_MONOTONIC
+  EventPtr read_ev;
+  EventPtr write_ev;
+
+ private:
+  UniqueFd fd_;
+  uint32_t slot_;
+  uint32_t generation_;
+  size_t worker_;
+  ClientAddress peer_;
+  Buffer input_;
+  Buffer output_;
+  uint64_t next_seq_ = 0;
+  uint64_t next_reply_seq_ = 0;
+};
+
+int64_t MonotonicMs();
+
+}  // namespace solar

@@ -1,0 +1,27 @@
+#include "listener/dispatcher.h"
+
+namespace solar {
+
+Dispatcher::Dispatcher(DispatchMode mode, size_t workers, size_t start)
+    : mode_(mode), load_(workers, 0), next_(workers ? start % workers : 0) {}
+
+size_t Dispatcher::assign() {
+  size_t n = load_.size();
+  size_t pick = next_;
+  if (mode_ == LEAST_CONNECTIONS) {
+    // Ties go round-robin from next_, so equal loads still rotate.
+    for (size_t k = 0; k < n; ++k) {
+      size_t i = (next_ + k) % n;
+      if (load_[i] < load_[pick]) pick = i;
+    }
+  }
+  next_ = (pick + 1) % n;
+  ++load_[pick];
+  return pick;
+}
+
+void Dispatcher::release(size_t worker) {
+  if (worker < load_.size() && load_[worker] > 0) --load_[worker];
+}
+
+}  // namespace solar

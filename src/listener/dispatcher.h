@@ -1,0 +1,31 @@
+// Dispatcher: which worker gets a new connection. Pure policy, no I/O
+// (STYLE rule 11). All of a connection's requests go to the worker chosen
+// here, so its replies stay in order.
+// Runs in: listener.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "config.pb.h"
+
+namespace solar {
+
+class Dispatcher {
+ public:
+  Dispatcher(DispatchMode mode, size_t workers, size_t start);
+
+  // Picks the worker for a new connection and counts it there.
+  size_t assign();
+  // A connection on `worker` closed.
+  void release(size_t worker);
+  size_t connections(size_t worker) const { return load_[worker]; }
+
+ private:
+  DispatchMode mode_;
+  std::vector<uint64_t> load_;
+  size_t next_;
+};
+
+}  // namespace solar

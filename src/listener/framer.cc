@@ -1,0 +1,90 @@
+#include "listener/framer.h"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+
+namespace solar {
+namespace {
+
+class Frame32Framer : public Framer {
+ public:
+  using Framer::Framer;
+  Status next(std::string_view data, size_t, Frame* f) const override {
+    if (data.size() < 4) {
+      f->need = 4;
+      return Status::kNeedMore;
+    }
+    uint32_t be;
+    std::memcpy(&be, data.data(), 4);
+    uint32_t len = ntohl(be);
+    if (len > max_frame_) return Status::kTooLarge;
+    if (data.size() - 4 < len) {
+      f->need = 4 + size_t{len};
+      return Status::kNeedMore;
+    }
+    f->payload_offset = 4;
+    f->payload_len = len;
+    f->consumed = 4 + size_t{len};
+    return Status::kFrame;
+  }
+  void encode(std::string_view payload, Buffer* out) const override {
+    uint32_t be = htonl(static_cast<uint32_t>(payload.size()));
+    out->ensureWritable(4 + payload.size());
+    out->append(std::string_view(reinterpret_cast<const char*>(&be), 4));
+    out->append(payload);
+  }
+};
+
+class LineFramer : public Framer {
+ public:
+  using Framer::Framer;
+  Status next(std::string_view data, size_t scanned, Frame* f) const override {
+    size_t from = std::min(scanned, data.size());
+    const void* nl = std::memchr(data.data() + from, '\n', data.size() - from);
+    if (nl == nullptr) {
+      if (data.size() > max_frame_) return Status::kTooLarge;
+      f->need = 0;
+      return Status::kNeedMore;
+    }
+    size_t end = static_cast<const char*>(nl) - data.data();
+    size_t len = end;
+    if (len > 0 && data[len - 1] == '\r') --len;
+    if (len > max_frame_) return Status::kTooLarge;
+    f->payload_offset = 0;
+    f->payload_len = len;
+    f->consumed = end + 1;
+    return Status::kFrame;
+  }
+  void encode(std::string_view payload, Buffer* out) const override {
+    out->ensureWritable(payload.size() + 1);
+    out->append(payload);
+    out->append("\n");
+  }
+};
+
+class RawFramer : public Framer {
+ public:
+  using Framer::Framer;
+  Status next(std::string_view data, size_t, Frame* f) const override {
+    if (data.empty()) return Status::kNeedMore;
+    size_t len = std::min<size_t>(data.size(), max_frame_);
+    f->payload_offset = 0;
+    f->payload_len = len;
+    f->consumed = len;
+    return Status::kFrame;
+  }
+  void encode(std::string_view payload, Buffer* out) const override { out->append(payload); }
+};
+
+}  // namespace
+
+std::unique_ptr<Framer> MakeFramer(Protocol protocol, uint32_t max_frame) {
+  switch (protocol) {
+    case LINE: return std::make_unique<LineFramer>(max_frame);
+    case RAW: return std::make_unique<RawFramer>(max_frame);
+    default: return std::make_unique<Frame32Framer>(max_frame);
+  }
+}
+
+}  // namespace solar

@@ -1,0 +1,116 @@
+// The scoreboard: one shared-memory block, created by the master before it
+// forks, with a fixed-size slot per child (PHP-FPM fpm_scoreboard). Each child
+// writes only its own slot; counters are relaxed atomics on the child's own
+// cache lines, so updates cost about as much as a local increment. Readers
+// (the master, the admin endpoint) take snapshots. POD only, no pointers.
+//
+// A worker's slot also holds its "held list": the requests it has taken off
+// its socketpair and not yet answered. When a worker dies, the master reads the
+// list (the writer is dead, so no race) and tells each listener which
+// connections lost a request, so no client waits forever (DESIGN.md "TCP path").
+//
+// Runs in: master (create, read), every child (its own slot).
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "base/noncopyable.h"
+
+namespace solar {
+
+enum class Role : uint8_t { kNone = 0, kListener, kWorker, kUdpListener, kUdpWorker };
+enum class SlotState : uint8_t { kEmpty = 0, kStarting, kIdle, kBusy, kStopping };
+const char* RoleName(Role r);
+const char* SlotStateName(SlotState s);
+
+enum Counter : int {
+  // workers
+  kRequests = 0,  // requests answered
+  kBytesIn,       // request payload bytes
+  kBytesOut,      // reply payload bytes
+  kErrors,        // requests whose process() threw
+  kBadRecords,    // records refused by validation (all roles)
+  kOrphanChunks,  // continuation chunks whose start went to a dead worker
+  // listeners
+  kAccepted,
+  kRejected,       // over max_connections
+  kConnections,    // open now (gauge)
+  kOversized,      // frames over max_frame_bytes: connection closed
+  kIdleClosed,     // closed by idle_timeout
+  kStaleReplies,   // replies for a connection that no longer exists
+  kLostClosed,     // closed because their worker died holding a request
+  kQueuedToWorker, // EAGAIN on a socketpair: bytes waiting (gauge)
+  kCounterCount
+};
+const char* CounterName(int c);
+
+struct HeldEntry {
+  uint16_t listener;
+  uint16_t used;
+  uint32_t conn_id;
+  uint32_t conn_gen;
+  uint32_t reserved;
+  uint64_t seq;
+};
+
+inline constexpr size_t kMaxHeld = 256;
+
+struct alignas(64) ProcessSlot {
+  std::atomic<int32_t> pid;
+  std::atomic<uint8_t> role;
+  std::atomic<uint8_t> state;
+  std::atomic<int64_t> started_ms;  // CLOCK_REALTIME ms
+  std::atomic<uint64_t> counters[kCounterCount];
+  // Worker only. Written by the worker without atomics: the master reads it
+  // only after waitpid() has reported the writer dead.
+  uint32_t held_high;      // entries [0, held_high) may be in use
+  uint32_t held_overflow;  // more than kMaxHeld were held: assume all outstanding
+  HeldEntry held[kMaxHeld];
+};
+
+class Scoreboard : NonCopyable {
+ public:
+  // Maps an anonymous shared region with `slots` slots; nullptr with errno set.
+  static std::unique_ptr<Scoreboard> create(size_t slots);
+  ~Scoreboard();
+
+  size_t size() const { return slots_; }
+  ProcessSlot& slot(size_t i) { return base_[i]; }
+  // Clears a slot for a new process (master, before forking into it).
+  void reset(size_t i, Role role);
+
+ private:
+  Scoreboard(ProcessSlot* base, size_t slots) : base_(base), slots_(slots) {}
+  ProcessSlot* base_;
+  size_t slots_;
+};
+
+// The held list of one worker slot. Insert on taking a request, erase once its
+// reply is sent.
+class HeldList {
+ public:
+  explicit HeldList(ProcessSlot* slot) : slot_(slot) {}
+  void insert(uint16_t listener, uint32_t conn_id, uint32_t conn_gen, uint64_t seq);
+  void erase(uint16_t listener, uint32_t conn_id, uint32_t conn_gen, uint64_t seq);
+  size_t count() const { return count_; }
+
+ private:
+  ProcessSlot* slot_;
+  size_t count_ = 0;
+};
+
+inline void Add(ProcessSlot* s, Counter c, uint64_t n = 1) {
+  s->counters[c].fetch_add(n, std::memory_order_relaxed);
+}
+inline void Sub(ProcessSlot* s, Counter c, uint64_t n = 1) {
+  s->counters[c].fetch_sub(n, std::memory_order_relaxed);
+}
+
+int64_t NowRealtimeMs();
+
+}  // namespace solar

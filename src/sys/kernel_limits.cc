@@ -1,0 +1,60 @@
+#include "sys/kernel_limits.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+
+#include <glog/logging.h>
+
+namespace solar {
+
+int64_t ReadSysctl(const std::string& name) {
+  std::ifstream in("/proc/sys/" + name);
+  int64_t v = -1;
+  if (!(in >> v)) return -1;
+  return v;
+}
+
+bool WriteSysctl(const std::string& name, int64_t value) {
+  std::ofstream out("/proc/sys/" + name);
+  out << value << "\n";
+  out.flush();
+  return static_cast<bool>(out);
+}
+
+void CheckKernelLimits(const KernelLimitNeeds& needs, bool raise) {
+  const bool root = geteuid() == 0;
+
+  // net.unix.max_dgram_qlen: 10 on stock kernels. With so short a queue a
+  // listener forwarding small requests hits EAGAIN constantly (it queues and
+  // recovers, but every EAGAIN costs a poll round trip).
+  int64_t qlen = ReadSysctl("net/unix/max_dgram_qlen");
+  if (qlen >= 0 && static_cast<uint64_t>(qlen) < needs.unix_dgram_qlen) {
+    if (raise && root && WriteSysctl("net/unix/max_dgram_qlen", needs.unix_dgram_qlen)) {
+      LOG(INFO) << "raised net.unix.max_dgram_qlen from " << qlen << " to " << needs.unix_dgram_qlen;
+    } else {
+      LOG(WARNING) << "net.unix.max_dgram_qlen is " << qlen << ": listener->worker queues hold only " << qlen
+                   << " datagrams, which limits throughput; raise it with: sysctl -w net.unix.max_dgram_qlen="
+                   << needs.unix_dgram_qlen;
+    }
+  }
+
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < needs.nofile) {
+    rlimit want = rl;
+    want.rlim_cur = needs.nofile;
+    if (root) want.rlim_max = std::max<rlim_t>(rl.rlim_max, needs.nofile);
+    else want.rlim_cur = std::min<rlim_t>(needs.nofile, rl.rlim_max);
+    if (setrlimit(RLIMIT_NOFILE, &want) == 0 && want.rlim_cur >= needs.nofile) {
+      LOG(INFO) << "raised RLIMIT_NOFILE from " << rl.rlim_cur << " to " << want.rlim_cur;
+    } else {
+      getrlimit(RLIMIT_NOFILE, &rl);
+      LOG(WARNING) << "RLIMIT_NOFILE is " << rl.rlim_cur << " (wanted " << needs.nofile
+                   << "): connections per listener are limited by it; raise it with ulimit -n or LimitNOFILE=";
+    }
+  }
+}
+
+}  // namespace solar

@@ -1,0 +1,55 @@
+#include "sys/privilege.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace solar {
+
+bool LookupUser(const std::string& user, UserIds* out, std::string* error) {
+  errno = 0;
+  const passwd* pw = getpwnam(user.c_str());
+  if (pw == nullptr) {
+    *error = "no such user \"" + user + "\"";
+    return false;
+  }
+  out->uid = pw->pw_uid;
+  out->gid = pw->pw_gid;
+  return true;
+}
+
+DropResult DropPrivileges(const UserIds& ids, std::string* error) {
+  if (geteuid() != 0) return DropResult::kNotRoot;
+  auto fail = [&](const char* what) {
+    *error = std::string(what) + " failed: " + std::strerror(errno);
+    return DropResult::kFailed;
+  };
+  // Order matters: groups while still root, then gid, then uid last (Swoole
+  // chroots after setuid and only warns on failure; we do the opposite).
+  if (setgroups(0, nullptr) != 0) return fail("setgroups(0)");
+  if (setresgid(ids.gid, ids.gid, ids.gid) != 0) return fail("setresgid()");
+  if (setresuid(ids.uid, ids.uid, ids.uid) != 0) return fail("setresuid()");
+
+  uid_t ru, eu, su;
+  gid_t rg, eg, sg;
+  if (getresuid(&ru, &eu, &su) != 0) return fail("getresuid()");
+  if (getresgid(&rg, &eg, &sg) != 0) return fail("getresgid()");
+  if (ru != ids.uid || eu != ids.uid || su != ids.uid || rg != ids.gid || eg != ids.gid || sg != ids.gid) {
+    *error = "uids/gids are not all the target after setresuid/setresgid";
+    return DropResult::kFailed;
+  }
+  if (getgroups(0, nullptr) != 0) {
+    *error = "supplementary groups remain after setgroups(0)";
+    return DropResult::kFailed;
+  }
+  if (ids.uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
+    *error = "root could be regained after the drop";
+    return DropResult::kFailed;
+  }
+  return DropResult::kDropped;
+}
+
+}  // namespace solar

@@ -1,0 +1,75 @@
+#include "sys/signals.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace solar {
+namespace {
+
+int g_signal_write_fd = -1;
+
+void OnSignal(int signo) {
+  int saved = errno;
+  unsigned char b = static_cast<unsigned char>(signo);
+  // A full pipe means the loop has plenty to wake for; losing a byte is fine
+  // for the same signal, and the loop reaps SIGCHLD in a waitpid loop anyway.
+  [[maybe_unused]] ssize_t n = ::write(g_signal_write_fd, &b, 1);
+  errno = saved;
+}
+
+}  // namespace
+
+bool SelfPipe::install(std::initializer_list<int> signals) {
+  int fds[2];
+  if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return false;
+  read_.reset(fds[0]);
+  write_.reset(fds[1]);
+  g_signal_write_fd = write_.get();
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  for (int s : signals) {
+    if (sigaction(s, &sa, nullptr) != 0) return false;
+  }
+  return true;
+}
+
+int SelfPipe::next() {
+  unsigned char b;
+  for (;;) {
+    ssize_t n = ::read(read_.get(), &b, 1);
+    if (n == 1) return b;
+    if (n < 0 && errno == EINTR) continue;
+    return 0;
+  }
+}
+
+void SelfPipe::close() {
+  g_signal_write_fd = -1;
+  read_.reset();
+  write_.reset();
+}
+
+void BlockAllSignals(sigset_t* old) {
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, old);
+}
+
+void RestoreSignalMask(const sigset_t& mask) { sigprocmask(SIG_SETMASK, &mask, nullptr); }
+
+void ResetSignalsInChild() {
+  for (int s = 1; s < NSIG; ++s) {
+    if (s == SIGKILL || s == SIGSTOP) continue;
+    signal(s, SIG_DFL);
+  }
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+}  // namespace solar

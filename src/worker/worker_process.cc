@@ -1,0 +1,379 @@
+#include "worker/worker_process.h"
+
+#include <csignal>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include <event2/event.h>
+#include <glog/logging.h>
+
+#include "app/registry.h"
+#include "base/noncopyable.h"
+#include "ipc/channel.h"
+#include "ipc/record.h"
+
+namespace solar {
+namespace {
+
+using ipc::RecordHeader;
+using ipc::RecordType;
+
+constexpr int kDatagramsPerEvent = 32;
+constexpr int kStopFlushTimeoutMs = 2000;
+
+struct EventDeleter {
+  void operator()(event* ev) const { event_free(ev); }
+};
+using EventPtr = std::unique_ptr<event, EventDeleter>;
+struct BaseDeleter {
+  void operator()(event_base* b) const { event_base_free(b); }
+};
+
+uint64_t ConnKey(uint16_t listener, uint32_t conn_id) { return (uint64_t{listener} << 32) | conn_id; }
+
+class WorkerProcess : NonCopyable {
+ public:
+  explicit WorkerProcess(const ChildContext& ctx);
+  int init();
+  int run();
+
+ private:
+  static void InputCb(evutil_socket_t, short, void* arg) { static_cast<WorkerProcess*>(arg)->onInput(); }
+  static void StopCb(evutil_socket_t, short, void* arg) { static_cast<WorkerProcess*>(arg)->beginStop(); }
+  static void OutCb(evutil_socket_t, short, void* arg);
+  static void StopTimeoutCb(evutil_socket_t, short, void* arg) {
+    event_base_loopexit(static_cast<WorkerProcess*>(arg)->base_.get(), nullptr);
+  }
+
+  void onInput();
+  void handleRecord(const RecordHeader& h, std::string_view payload);
+  void handleData(const RecordHeader& h, std::string_view chunk);
+  void processRequest(const RecordHeader& h, std::string_view message);
+  void closeConn(uint64_t key);
+  void flushOut();
+  void onOutWritable(size_t listener);
+  bool anyPending() const;
+  void setInputEnabled(bool on);
+  void beginStop();
+  void maybeExitAfterStop();
+
+  const ChildContext& ctx_;
+  const Config& config_;
+  std::unique_ptr<Worker> worker_;
+  std::string name_;
+  std::unique_ptr<event_base, BaseDeleter> base_;
+  ipc::InChannel in_;
+  EventPtr input_ev_, stop_timeout_ev_;
+  std::vector<EventPtr> signal_evs_;
+  bool input_enabled_ = false;
+  ipc::Limits limits_;
+  ipc::Reassembler reassembler_;
+  HeldList held_;
+
+  struct ListenerLink {
+    std::unique_ptr<ipc::OutChannel> channel;
+    EventPtr write_ev;
+    bool write_armed = false;
+    bool needs_flush = false;
+    std::vector<ipc::HeldEntry> replies_queued;  // held until their datagram is sent
+  };
+  std::vector<ListenerLink> listeners_;
+  std::unordered_map<uint64_t, ConnectionInfo> conns_;
+  Response resp_;
+  bool stopping_ = false;
+};
+
+WorkerProcess* g_worker = nullptr;
+
+WorkerProcess::WorkerProcess(const ChildContext& ctx)
+    : ctx_(ctx), config_(*ctx.config), in_(ctx.in_fd), held_(ctx.slot) {
+  limits_.max_message = config_.max_frame_bytes();
+  limits_.listeners = static_cast<uint16_t>(config_.listeners());
+}
+
+int WorkerProcess::init() {
+  std::string error;
+  worker_ = CreateWorker(config_.worker().name(), &error);
+  if (!worker_) {
+    LOG(ERROR) << "worker " << ctx_.index << ": " << error;
+    return kExitRespawn;
+  }
+  name_ = config_.worker().name();
+  WorkerInfo info;
+  info.slot = ctx_.index;
+  info.transport = Transport::kTcp;
+  info.name = name_;
+  info.config_path = ctx_.config_path;
+  try {
+    worker_->onStart(info);
+  } catch (const std::exception& e) {
+    LOG(ERROR) << "worker " << ctx_.index << ": " << name_ << " onStart failed: " << e.what();
+    return kExitRespawn;
+  }
+
+  base_.reset(event_base_new());
+  if (!base_) return kExitRespawn;
+  input_ev_.reset(event_new(base_.get(), in_.fd(), EV_READ | EV_PERSIST, InputCb, this));
+  stop_timeout_ev_.reset(evtimer_new(base_.get(), StopTimeoutCb, this));
+  for (int s : {SIGTERM, SIGINT, SIGQUIT}) {
+    signal_evs_.emplace_back(evsignal_new(base_.get(), s, StopCb, this));
+    event_add(signal_evs_.back().get(), nullptr);
+  }
+  listeners_.resize(ctx_.out_fds.size());
+  for (size_t j = 0; j < listeners_.size(); ++j) {
+    listeners_[j].channel = std::make_unique<ipc::OutChannel>(ctx_.out_fds[j]);
+    listeners_[j].write_ev.reset(event_new(base_.get(), ctx_.out_fds[j], EV_WRITE | EV_PERSIST, OutCb, this));
+  }
+  setInputEnabled(true);
+  return kExitOk;
+}
+
+int WorkerProcess::run() {
+  ctx_.slot->state.store(static_cast<uint8_t>(SlotState::kIdle));
+  event_base_dispatch(base_.get());
+  ctx_.slot->state.store(static_cast<uint8_t>(SlotState::kStopping));
+  for (auto& [key, info] : conns_) {
+    try {
+      worker_->onClose(info);
+    } catch (...) {
+    }
+  }
+  try {
+    worker_->onStop();
+  } catch (const std::exception& e) {
+    LOG(ERROR) << "worker " << ctx_.index << ": onStop failed: " << e.what();
+  }
+  return kExitOk;
+}
+
+void WorkerProcess::setInputEnabled(bool on) {
+  if (on == input_enabled_) return;
+  input_enabled_ = on;
+  if (on) event_add(input_ev_.get(), nullptr);
+  else event_del(input_ev_.get());
+}
+
+void WorkerProcess::onInput() {
+  for (int i = 0; i < kDatagramsPerEvent; ++i) {
+    if (anyPending()) {  // backpressure: hold no more than one datagram's replies
+      setInputEnabled(false);
+      return;
+    }
+    std::string_view dgram;
+    int err = 0;
+    auto r = in_.recv(&dgram, &err);
+    if (r == ipc::InChannel::RecvResult::kAgain) break;
+    if (r != ipc::InChannel::RecvResult::kDatagram) {
+      Add(ctx_.slot, kBadRecords);
+      LOG_EVERY_T(ERROR, 5) << "worker " << ctx_.index << ": bad datagram ("
+                            << (r == ipc::InChannel::RecvResult::kTruncated ? "truncated" : strerror(err)) << ")";
+      if (r == ipc::InChannel::RecvResult::kError) break;
+      continue;
+    }
+    ipc::RecordReader reader(dgram.data(), dgram.size(), limits_);
+    RecordHeader h;
+    std::string_view payload;
+    while (reader.next(&h, &payload)) handleRecord(h, payload);
+    if (reader.error() != ipc::ParseError::kNone) {
+      Add(ctx_.slot, kBadRecords);
+      LOG_EVERY_T(ERROR, 5) << "worker " << ctx_.index << ": invalid record ("
+                            << ipc::ParseErrorName(reader.error()) << "); rest of datagram dropped";
+    }
+    flushOut();
+  }
+  maybeExitAfterStop();
+}
+
+void WorkerProcess::handleRecord(const RecordHeader& h, std::string_view payload) {
+  const uint64_t key = ConnKey(h.listener_id, h.conn_id);
+  switch (static_cast<RecordType>(h.type)) {
+    case RecordType::kData:
+      handleData(h, payload);
+      return;
+    case RecordType::kOpen: {
+      if (conns_.count(key)) closeConn(key);  // an earlier connection in the slot lost its close
+      ConnectionInfo info;
+      info.id = ConnectionId{h.listener_id, h.conn_id, h.conn_gen};
+      info.peer = ipc::GetAddress(h);
+      conns_.emplace(key, info);
+      try {
+        worker_->onConnect(info);
+      } catch (const std::exception& e) {
+        LOG_EVERY_T(ERROR, 5) << "worker " << ctx_.index << ": onConnect threw: " << e.what();
+      }
+      return;
+    }
+    case RecordType::kClose:
+      closeConn(key);
+      return;
+    case RecordType::kHello: {
+      // Listener h.listener_id (re)started: its earlier connections are gone.
+      std::vector<uint64_t> gone;
+      for (auto& [k, info] : conns_) {
+        if (info.id.listener == h.listener_id) gone.push_back(k);
+      }
+      for (uint64_t k : gone) closeConn(k);
+      return;
+    }
+    default:
+      Add(ctx_.slot, kBadRecords);
+      LOG_EVERY_T(ERROR, 5) << "worker " << ctx_.index << ": unexpected record type " << int{h.type};
+  }
+}
+
+void WorkerProcess::closeConn(uint64_t key) {
+  reassembler_.drop(key);
+  auto it = conns_.find(key);
+  if (it == conns_.end()) return;
+  ConnectionInfo info = it->second;
+  conns_.erase(it);
+  try {
+    worker_->onClose(info);
+  } catch (const std::exception& e) {
+    LOG_EVERY_T(ERROR, 5) << "worker " << ctx_.index << ": onClose threw: " << e.what();
+  }
+}
+
+void WorkerProcess::handleData(const RecordHeader& h, std::string_view chunk) {
+  const uint64_t key = ConnKey(h.listener_id, h.conn_id);
+  if (h.flags & ipc::kFlagFirst) held_.insert(h.listener_id, h.conn_id, h.conn_gen, h.seq);
+  std::string_view message;
+  switch (reassembler_.feed(key, h, chunk, &message)) {
+    case ipc::Reassembler::Status::kPartial:
+      return;
+    case ipc::Reassembler::Status::kOrphan: {
+      // Its start went to a worker that died; the listener closes the
+      // connection when the master tells it. Nothing to answer.
+      Add(ctx_.slot, kOrphanChunks);
+      LOG_EVERY_T(WARNING, 5) << "worker " << ctx_.index << ": dropped a request chunk whose start was lost";
+      return;
+    }
+    case ipc::Reassembler::Status::kComplete:
+      processRequest(h, message);
+      return;
+  }
+}
+
+void WorkerProcess::processRequest(const RecordHeader& h, std::string_view message) {
+  ProcessSlot* slot = ctx_.slot;
+  slot->state.store(static_cast<uint8_t>(SlotState::kBusy), std::memory_order_relaxed);
+  ClientAddress peer = ipc::GetAddress(h);
+  Request req(Transport::kTcp, message, peer, ConnectionId{h.listener_id, h.conn_id, h.conn_gen}, h.seq);
+  resp_.clear();
+  RecordHeader reply = ipc::MakeHeader(RecordType::kReply, h.listener_id, h.conn_id, h.conn_gen);
+  reply.seq = h.seq;
+  try {
+    worker_->process(req, resp_);
+  } catch (const std::exception& e) {
+    // No error frame exists in the protocols: close this client's connection
+    // rather than send a reply it would misread. Others are unaffected.
+    Add(slot, kErrors);
+    LOG_EVERY_T(ERROR, 1) << "worker " << ctx_.index << ": process() threw for " << peer.toString() << ": "
+                          << e.what() << "; closing that connection";
+    resp_.clear();
+    resp_.noReply();
+    resp_.closeAfterReply();
+  } catch (...) {
+    Add(slot, kErrors);
+    LOG_EVERY_T(ERROR, 1) << "worker " << ctx_.index << ": process() threw a non-exception";
+    resp_.clear();
+    resp_.noReply();
+    resp_.closeAfterReply();
+  }
+  if (resp_.body().size() > config_.max_frame_bytes()) {
+    Add(slot, kErrors);
+    LOG_EVERY_T(ERROR, 1) << "worker " << ctx_.index << ": reply of " << resp_.body().size()
+                          << " bytes is over max_frame_bytes; closing the connection";
+    resp_.clear();
+    resp_.noReply();
+    resp_.closeAfterReply();
+  }
+  if (resp_.isNoReply()) reply.flags |= ipc::kFlagNoReply;
+  if (resp_.isCloseAfterReply()) reply.flags |= ipc::kFlagCloseAfter;
+  ListenerLink& link = listeners_[h.listener_id];
+  link.channel->append(reply, resp_.isNoReply() ? std::string_view() : std::string_view(resp_.body()));
+  link.needs_flush = true;
+  link.replies_queued.push_back(ipc::HeldEntry{h.conn_id, h.conn_gen, h.seq});
+  Add(slot, kRequests);
+  Add(slot, kBytesIn, message.size());
+  Add(slot, kBytesOut, resp_.body().size());
+  slot->state.store(static_cast<uint8_t>(SlotState::kIdle), std::memory_order_relaxed);
+}
+
+void WorkerProcess::flushOut() {
+  for (size_t j = 0; j < listeners_.size(); ++j) {
+    ListenerLink& link = listeners_[j];
+    if (!link.needs_flush || link.write_armed) continue;
+    link.needs_flush = false;
+    if (link.channel->flush() == ipc::OutChannel::FlushResult::kAgain) {
+      event_add(link.write_ev.get(), nullptr);
+      link.write_armed = true;
+      continue;
+    }
+    for (const auto& e : link.replies_queued) held_.erase(static_cast<uint16_t>(j), e.conn_id, e.conn_gen, e.seq);
+    link.replies_queued.clear();
+  }
+}
+
+void WorkerProcess::OutCb(evutil_socket_t fd, short, void*) {
+  for (size_t j = 0; j < g_worker->listeners_.size(); ++j) {
+    if (g_worker->listeners_[j].channel->fd() == fd) g_worker->onOutWritable(j);
+  }
+}
+
+void WorkerProcess::onOutWritable(size_t j) {
+  ListenerLink& link = listeners_[j];
+  if (link.channel->flush() == ipc::OutChannel::FlushResult::kAgain) return;
+  event_del(link.write_ev.get());
+  link.write_armed = false;
+  for (const auto& e : link.replies_queued) held_.erase(static_cast<uint16_t>(j), e.conn_id, e.conn_gen, e.seq);
+  link.replies_queued.clear();
+  if (!anyPending()) {
+    setInputEnabled(true);
+    onInput();  // the socket may have filled while we were not reading
+  }
+}
+
+bool WorkerProcess::anyPending() const {
+  for (const auto& link : listeners_) {
+    if (link.write_armed) return true;
+  }
+  return false;
+}
+
+void WorkerProcess::beginStop() {
+  if (stopping_) return;
+  stopping_ = true;
+  // The master stops workers after every listener has exited, so what is left
+  // in the socketpair is all there will be: serve it, then exit.
+  timeval t{kStopFlushTimeoutMs / 1000, (kStopFlushTimeoutMs % 1000) * 1000};
+  event_add(stop_timeout_ev_.get(), &t);
+  if (input_enabled_) onInput();
+  maybeExitAfterStop();
+}
+
+void WorkerProcess::maybeExitAfterStop() {
+  if (!stopping_ || anyPending()) return;
+  std::string_view dgram;
+  // Peek without consuming: MSG_PEEK keeps a datagram for onInput.
+  char probe;
+  ssize_t n = ::recv(in_.fd(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) event_base_loopexit(base_.get(), nullptr);
+}
+
+}  // namespace
+
+int RunWorker(const ChildContext& ctx) {
+  WorkerProcess worker(ctx);
+  g_worker = &worker;
+  int code = worker.init();
+  if (code != kExitOk) return code;
+  code = worker.run();
+  g_worker = nullptr;
+  return code;
+}
+
+}  // namespace solar
