@@ -11,7 +11,7 @@ GTEST_LIBS := $(shell pkg-config --libs gtest gmock 2>/dev/null || echo -lgtest 
 
 CXXFLAGS ?= -O2 -g
 CXXFLAGS += -std=c++17 -Wall -Wextra -Wno-unused-parameter -pthread -MMD -MP
-CPPFLAGS += -Isrc -I$(B)/gen $(PKG_CFLAGS)
+CPPFLAGS += -Isrc -Itest/support -I$(B)/gen $(PKG_CFLAGS)
 LDLIBS += $(PKG_LIBS) -pthread -ldl
 
 PROTOS := $(wildcard proto/*.proto)

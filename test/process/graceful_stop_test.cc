@@ -1,0 +1,109 @@
+// TERM: no new connections, every request already sent is answered, then all
+// processes exit and the pid file is removed. A second TERM stops at once.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "clients.h"
+#include "server_harness.h"
+
+namespace solar::testing {
+namespace {
+
+bool FileExists(const std::string& p) {
+  struct stat st;
+  return ::stat(p.c_str(), &st) == 0;
+}
+
+TEST(GracefulStop, TermUnderLoadAnswersEveryRequestAlreadySent) {
+  ServerHarness server("listeners: 2\nworkers: 2\nworker { name: \"builtin:debug\" }\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  ASSERT_TRUE(FileExists(server.pidFile()));
+  auto kids = server.children();
+  ASSERT_EQ(kids.size(), 4u);
+  // 50 connections each with 20 requests written, some of them slow, all sent
+  // before the signal.
+  constexpr int kConns = 50, kReqs = 20;
+  std::vector<int> fds;
+  for (int i = 0; i < kConns; ++i) {
+    int fd = ConnectTcp(server.port());
+    ASSERT_GE(fd, 0);
+    std::string batch;
+    for (int r = 0; r < kReqs; ++r) batch += Frame32(r == 0 && i % 10 == 0 ? "sleep:300" : "req-" + std::to_string(r));
+    ASSERT_TRUE(WriteAll(fd, batch));
+    fds.push_back(fd);
+  }
+  ASSERT_EQ(kill(server.pid(), SIGTERM), 0);
+  int answered = 0;
+  for (int i = 0; i < kConns; ++i) {
+    for (int r = 0; r < kReqs; ++r) {
+      std::string reply;
+      if (!ReadFrame32(fds[i], &reply, 10000)) break;
+      std::string want = r == 0 && i % 10 == 0 ? "slept:300" : "req-" + std::to_string(r);
+      if (reply == want) ++answered;
+    }
+  }
+  EXPECT_EQ(answered, kConns * kReqs);
+  for (int fd : fds) EXPECT_TRUE(WaitClosed(fd, 5000));  // then the server closes
+  for (int fd : fds) close(fd);
+  EXPECT_EQ(server.wait(std::chrono::seconds(15)), 0) << server.log();
+  for (pid_t k : kids) EXPECT_FALSE(ProcessExists(k));
+  EXPECT_FALSE(FileExists(server.pidFile()));
+  EXPECT_EQ(ConnectTcp(server.port()), -1) << "the port still accepts after the stop";
+}
+
+TEST(GracefulStop, NewConnectionsAreRefusedDuringTheDrain) {
+  ServerHarness server("listeners: 2\nworkers: 1\nworker { name: \"builtin:debug\" }\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  int fd = ConnectTcp(server.port());
+  ASSERT_TRUE(WriteAll(fd, Frame32("sleep:1500")));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  kill(server.pid(), SIGTERM);
+  ASSERT_TRUE(server.waitForLog("draining", std::chrono::seconds(5)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(ConnectTcp(server.port()), -1);
+  std::string reply;
+  ASSERT_TRUE(ReadFrame32(fd, &reply, 5000));
+  EXPECT_EQ(reply, "slept:1500");
+  close(fd);
+  EXPECT_EQ(server.wait(std::chrono::seconds(15)), 0);
+}
+
+TEST(GracefulStop, SecondTermDuringTheDrainStopsAtOnce) {
+  ServerHarness server("workers: 1\nworker { name: \"builtin:debug\" }\ngraceful_timeout_ms: 60000\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  auto kids = server.children();
+  int fd = ConnectTcp(server.port());
+  ASSERT_TRUE(WriteAll(fd, Frame32("sleep:30000")));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  kill(server.pid(), SIGTERM);
+  ASSERT_TRUE(server.waitForLog("draining", std::chrono::seconds(5)));
+  auto t0 = std::chrono::steady_clock::now();
+  kill(server.pid(), SIGTERM);
+  EXPECT_GE(server.wait(std::chrono::seconds(5)), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  for (pid_t k : kids) EXPECT_FALSE(ProcessExists(k));
+  EXPECT_FALSE(FileExists(server.pidFile()));
+  close(fd);
+}
+
+TEST(GracefulStop, GracefulTimeoutBoundsTheDrain) {
+  ServerHarness server("workers: 1\nworker { name: \"builtin:debug\" }\ngraceful_timeout_ms: 500\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  int fd = ConnectTcp(server.port());
+  ASSERT_TRUE(WriteAll(fd, Frame32("sleep:30000")));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto t0 = std::chrono::steady_clock::now();
+  kill(server.pid(), SIGTERM);
+  EXPECT_GE(server.wait(std::chrono::seconds(10)), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  EXPECT_NE(server.log().find("graceful_timeout_ms (500) passed"), std::string::npos) << server.log();
+  close(fd);
+}
+
+}  // namespace
+}  // namespace solar::testing

@@ -1,0 +1,99 @@
+// Children run as the configured user (all of real/effective/saved/fs ids),
+// with no supplementary groups, pinned to CPU (slot mod online CPUs).
+#include <sched.h>
+#include <unistd.h>
+
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "server_harness.h"
+#include "sys/affinity.h"
+
+namespace solar::testing {
+namespace {
+
+std::vector<pid_t> Roles(const ServerHarness& s, int listeners, int workers, std::vector<std::string>* names) {
+  std::vector<pid_t> pids;
+  for (int l = 0; l < listeners; ++l) {
+    names->push_back("listener " + std::to_string(l));
+    pids.push_back(s.childPid(names->back()));
+  }
+  for (int w = 0; w < workers; ++w) {
+    names->push_back("worker " + std::to_string(w));
+    pids.push_back(s.childPid(names->back()));
+  }
+  return pids;
+}
+
+TEST(PrivilegeDrop, EveryChildRunsAsNobodyWithNoSupplementaryGroups) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to drop privileges";
+  ServerHarness server("listeners: 2\nworkers: 3\nuser: \"nobody\"\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  std::vector<std::string> names;
+  auto pids = Roles(server, 2, 3, &names);
+  for (size_t i = 0; i < pids.size(); ++i) {
+    ASSERT_GT(pids[i], 0) << names[i];
+    EXPECT_EQ(ProcStatusField(pids[i], "Uid"), "65534\t65534\t65534\t65534") << names[i];
+    EXPECT_EQ(ProcStatusField(pids[i], "Gid"), "65534\t65534\t65534\t65534") << names[i];
+    EXPECT_EQ(ProcStatusField(pids[i], "Groups"), "") << names[i];
+  }
+  // The master stays root: it must bind, respawn and clean up.
+  EXPECT_EQ(ProcStatusField(server.pid(), "Uid"), "0\t0\t0\t0");
+  EXPECT_EQ(server.stop(), 0);
+}
+
+TEST(PrivilegeDrop, RespawnedChildIsDroppedToo) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to drop privileges";
+  ServerHarness server("workers: 1\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  pid_t old = server.childPid("worker 0");
+  kill(old, SIGKILL);
+  pid_t fresh = server.waitRespawn("worker 0", old, std::chrono::seconds(10));
+  ASSERT_GT(fresh, 0);
+  EXPECT_EQ(ProcStatusField(fresh, "Uid"), "65534\t65534\t65534\t65534");
+  EXPECT_EQ(server.stop(), 0);
+}
+
+TEST(PrivilegeDrop, ChildrenArePinnedToSlotModCpus) {
+  ServerHarness server("listeners: 2\nworkers: 3\ncpu_affinity: true\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  std::vector<int> cpus = AllowedCpus();
+  ASSERT_FALSE(cpus.empty());
+  std::vector<std::string> names;
+  auto pids = Roles(server, 2, 3, &names);
+  for (size_t i = 0; i < pids.size(); ++i) {
+    ASSERT_GT(pids[i], 0);
+    // Listeners are slots 0..L-1, workers follow: one sequence over the CPUs.
+    EXPECT_EQ(ProcStatusField(pids[i], "Cpus_allowed_list"), std::to_string(CpuForSlot(static_cast<int>(i), cpus)))
+        << names[i];
+  }
+  EXPECT_EQ(server.stop(), 0);
+}
+
+TEST(PrivilegeDrop, AffinityCanBeSwitchedOff) {
+  ServerHarness server("workers: 1\ncpu_affinity: false\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  pid_t w = server.childPid("worker 0");
+  EXPECT_EQ(ProcStatusField(w, "Cpus_allowed_list"), ProcStatusField(getpid(), "Cpus_allowed_list"));
+  EXPECT_EQ(server.stop(), 0);
+}
+
+TEST(PrivilegeDrop, ChildrenDieWithAKilledMaster) {
+  ServerHarness server("workers: 2\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  auto kids = server.children();
+  ASSERT_EQ(kids.size(), 3u);
+  kill(server.pid(), SIGKILL);
+  server.wait(std::chrono::seconds(5));
+  for (int i = 0; i < 200; ++i) {
+    bool any = false;
+    for (pid_t k : kids) any = any || ProcessExists(k);
+    if (!any) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  for (pid_t k : kids) EXPECT_FALSE(ProcessExists(k)) << "child " << k << " outlived its master";
+}
+
+}  // namespace
+}  // namespace solar::testing

@@ -1,0 +1,300 @@
+#include "server_harness.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <regex>
+#include <sstream>
+
+namespace solar::testing {
+
+namespace {
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+std::string SolarBin() {
+  const char* e = std::getenv("SOLAR_BIN");
+  return e ? e : "build/solar";
+}
+std::string BenchBin() {
+  const char* e = std::getenv("SOLAR_BENCH");
+  return e ? e : "build/solar-bench";
+}
+
+ServerHarness::ServerHarness(std::string extra_config) : extra_(std::move(extra_config)) {
+  char tmpl[] = "/tmp/solar-test-XXXXXX";
+  char* d = mkdtemp(tmpl);
+  dir_ = d ? d : "/tmp";
+  chmod(dir_.c_str(), 0755);
+}
+
+ServerHarness::~ServerHarness() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    int st;
+    waitpid(pid_, &st, 0);
+  }
+  if (reader_.joinable()) reader_.join();
+  if (out_fd_ >= 0) close(out_fd_);
+  std::string cmd = "rm -rf '" + dir_ + "'";
+  if (dir_.rfind("/tmp/solar-test-", 0) == 0) [[maybe_unused]] int rc = std::system(cmd.c_str());
+}
+
+bool ServerHarness::start(std::chrono::milliseconds timeout) {
+  {
+    std::ofstream conf(configPath());
+    conf << "listen: \"127.0.0.1:0\"\n"
+         << "pid_file: \"" << pidFile() << "\"\n"
+         << "graceful_timeout_ms: 10000\n"
+         << extra_ << "\n";
+  }
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return false;
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(fds[1], 1);
+    dup2(fds[1], 2);
+    std::string bin = SolarBin(), conf = configPath();
+    execl(bin.c_str(), bin.c_str(), "-c", conf.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(fds[1]);
+  out_fd_ = fds[0];
+  reader_ = std::thread([this] {
+    char buf[4096];
+    for (;;) {
+      ssize_t n = read(out_fd_, buf, sizeof(buf));
+      if (n <= 0) {
+        if (n < 0 && errno == EINTR) continue;
+        return;
+      }
+      std::lock_guard<std::mutex> lock(mu_);
+      log_.append(buf, static_cast<size_t>(n));
+    }
+  });
+  if (!waitForLog("ready: listening on", timeout)) return false;
+  std::smatch m;
+  std::string l = log();
+  static const std::regex kReady("ready: listening on [^ ]*:([0-9]+) ");
+  if (!std::regex_search(l, m, kReady)) return false;
+  port_ = std::stoi(m[1]);
+  return true;
+}
+
+int ServerHarness::wait(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
+  int64_t deadline = NowMs() + timeout.count();
+  for (;;) {
+    int st = 0;
+    pid_t r = waitpid(pid_, &st, WNOHANG);
+    if (r == pid_) {
+      pid_ = -1;
+      if (reader_.joinable()) reader_.join();
+      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    }
+    if (NowMs() >= deadline) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+int ServerHarness::stop(int sig, std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, sig);
+  int code = wait(timeout);
+  if (code == -1 && pid_ > 0) {
+    kill(pid_, SIGKILL);
+    wait(std::chrono::seconds(5));
+    return -1;
+  }
+  return code;
+}
+
+std::string ServerHarness::log() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return log_;
+}
+
+bool ServerHarness::waitForLog(std::string_view needle, std::chrono::milliseconds timeout, size_t from) const {
+  int64_t deadline = NowMs() + timeout.count();
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (log_.size() > from && log_.find(needle, from) != std::string::npos) return true;
+    }
+    if (NowMs() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+std::vector<pid_t> ServerHarness::children() const {
+  std::vector<pid_t> out;
+  if (pid_ <= 0) return out;
+  DIR* d = opendir("/proc");
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    pid_t p = static_cast<pid_t>(std::atoi(e->d_name));
+    if (p <= 0) continue;
+    std::ifstream stat("/proc/" + std::string(e->d_name) + "/stat");
+    std::string s((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    size_t rp = s.rfind(')');
+    if (rp == std::string::npos) continue;
+    std::istringstream rest(s.substr(rp + 2));
+    std::string state;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == pid_ && state != "Z") out.push_back(p);
+  }
+  closedir(d);
+  return out;
+}
+
+pid_t ServerHarness::childPid(const std::string& role) const {
+  const std::string want = "solar: " + role;
+  for (pid_t p : children()) {
+    std::ifstream in("/proc/" + std::to_string(p) + "/cmdline");
+    std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (cmd.rfind(want, 0) == 0 && (cmd.size() == want.size() || cmd[want.size()] == '\0')) return p;
+  }
+  return -1;
+}
+
+pid_t ServerHarness::waitRespawn(const std::string& role, pid_t old, std::chrono::milliseconds timeout) const {
+  int64_t deadline = NowMs() + timeout.count();
+  for (;;) {
+    pid_t p = childPid(role);
+    if (p > 0 && p != old) return p;
+    if (NowMs() >= deadline) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+int ConnectTcp(int port, bool ipv6) {
+  int fd = socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int rc;
+  if (ipv6) {
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_port = htons(static_cast<uint16_t>(port));
+    a.sin6_addr = in6addr_loopback;
+    rc = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  } else {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    rc = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  }
+  if (rc != 0) {
+    close(fd);
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  return fd;
+}
+
+bool WriteAll(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t n = send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+bool ReadExactly(int fd, size_t n, std::string* out, int timeout_ms) {
+  out->clear();
+  int64_t deadline = NowMs() + timeout_ms;
+  char buf[65536];
+  while (out->size() < n) {
+    int left = static_cast<int>(deadline - NowMs());
+    if (left <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    int r = poll(&p, 1, left);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    ssize_t k = recv(fd, buf, std::min(sizeof(buf), n - out->size()), 0);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) return false;
+    out->append(buf, static_cast<size_t>(k));
+  }
+  return true;
+}
+
+std::string Frame32(std::string_view payload) {
+  uint32_t be = htonl(static_cast<uint32_t>(payload.size()));
+  std::string s(reinterpret_cast<const char*>(&be), 4);
+  s.append(payload);
+  return s;
+}
+
+bool ReadFrame32(int fd, std::string* payload, int timeout_ms) {
+  std::string hdr;
+  if (!ReadExactly(fd, 4, &hdr, timeout_ms)) return false;
+  uint32_t be;
+  std::memcpy(&be, hdr.data(), 4);
+  return ReadExactly(fd, ntohl(be), payload, timeout_ms);
+}
+
+bool WaitClosed(int fd, int timeout_ms) {
+  int64_t deadline = NowMs() + timeout_ms;
+  char buf[4096];
+  for (;;) {
+    int left = static_cast<int>(deadline - NowMs());
+    if (left <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    int r = poll(&p, 1, left);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    ssize_t k = recv(fd, buf, sizeof(buf), 0);
+    if (k == 0 || (k < 0 && errno != EINTR && errno != EAGAIN)) return true;
+  }
+}
+
+std::string RandomBytes(size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+std::string ProcStatusField(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) == 0) {
+      std::string v = line.substr(field.size() + 1);
+      size_t b = v.find_first_not_of(" \t");
+      return b == std::string::npos ? "" : v.substr(b);
+    }
+  }
+  return "";
+}
+
+bool ProcessExists(pid_t pid) {
+  if (kill(pid, 0) != 0) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string s((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  size_t rp = s.rfind(')');
+  return rp != std::string::npos && rp + 2 < s.size() && s[rp + 2] != 'Z';
+}
+
+}  // namespace solar::testing
