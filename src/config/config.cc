@@ -17,6 +17,8 @@ namespace {
 using google::protobuf::FieldDescriptor;
 using google::protobuf::TextFormat;
 
+constexpr uint32_t kDefaultUdpWorkers = 2;
+
 class Collector : public google::protobuf::io::ErrorCollector {
  public:
   explicit Collector(std::string name) : name_(std::move(name)) {}
@@ -87,6 +89,14 @@ bool Validate(const Config& c, const Locator& at, std::string* error) {
     return fail("respawn_backoff_max_ms", "respawn_backoff_max_ms must be >= 100");
   if (c.output_high_water_bytes() < 65536)
     return fail("output_high_water_bytes", "output_high_water_bytes must be >= 65536");
+  if (c.has_udp()) {
+    const UdpConfig& u = c.udp();
+    if (!ParseSocketAddress(u.listen(), &addr, &why)) return fail("udp", "udp.listen: " + why, "listen");
+    if (u.workers() < 1 || u.workers() > 1024) return fail("udp", "udp.workers must be 1..1024", "workers");
+    if (u.max_datagram_bytes() < 1 || u.max_datagram_bytes() > 65507)
+      return fail("udp", "udp.max_datagram_bytes must be 1..65507", "max_datagram_bytes");
+    if (u.queue_bytes() < 65536) return fail("udp", "udp.queue_bytes must be >= 65536", "queue_bytes");
+  }
   return true;
 }
 
@@ -111,6 +121,12 @@ bool ParseConfig(const std::string& text, const std::string& name, Config* out, 
   if (!parser.MergeFromString(text, &config)) {
     *error = collector.first().empty() ? name + ": cannot parse" : collector.first();
     return false;
+  }
+  if (config.has_udp()) {  // the udp section's own defaults, for what it leaves out
+    UdpConfig* u = config.mutable_udp();
+    if (u->workers() == 0) u->set_workers(kDefaultUdpWorkers);
+    if (u->queue_bytes() == 0) u->set_queue_bytes(4u << 20);
+    if (u->max_datagram_bytes() == 0) u->set_max_datagram_bytes(65507);
   }
   if (!Validate(config, Locator(name, tree), error)) return false;
   *out = std::move(config);

@@ -20,6 +20,7 @@
 #include "base/unique_fd.h"
 #include "ipc/channel.h"
 #include "ipc/record.h"
+#include "ipc/msg_queue.h"
 #include "listener/listener.h"
 #include "master/process_table.h"
 #include "scoreboard/scoreboard.h"
@@ -29,6 +30,7 @@
 #include "sys/privilege.h"
 #include "sys/process_title.h"
 #include "sys/signals.h"
+#include "udp/udp_listener.h"
 #include "worker/worker_process.h"
 
 namespace solar {
@@ -67,6 +69,8 @@ class Master {
 
   bool setUp();
   bool bindListeners();
+  bool setUpUdp();
+  void removeQueue();
   bool makePair(Pair* pair, const std::string& what);
   void spawn(ChildSlot& slot);
   [[noreturn]] void childMain(ChildSlot& slot);
@@ -78,6 +82,7 @@ class Master {
   void advanceStop(int64_t now);
   void killAll(int sig);
   void checkReady();
+  void logTotals();
   int pollTimeoutMs(int64_t now) const;
 
   const Config& config_;
@@ -101,6 +106,13 @@ class Master {
   std::vector<Pair> listener_pairs_;   // workers (and master) -> listener l
   std::vector<std::unique_ptr<ipc::OutChannel>> notices_;  // master -> listener l
   pid_t master_pid_ = 0;
+  // UDP path (only with a udp section)
+  SocketAddress udp_address_;
+  UniqueFd udp_fd_;
+  int queue_id_ = -1;
+  int queue_id_for_children_ = -1;
+  size_t msgmax_ = 8192;
+  int64_t last_udp_term_ms_ = 0;
 };
 
 bool Master::setUp() {
@@ -120,6 +132,11 @@ bool Master::setUp() {
 
   KernelLimitNeeds needs;
   needs.nofile = config_.rlimit_nofile();
+  // A queue message is a 32-byte header plus the datagram.
+  if (config_.has_udp()) {
+    needs.msgmax = config_.udp().max_datagram_bytes() + sizeof(ipc::UdpMessageHeader);
+    needs.msgmnb = config_.udp().queue_bytes();
+  }
   CheckKernelLimits(needs, config_.raise_kernel_limits());
 
   // The pid file first: its lock refuses a second instance before that one
@@ -136,7 +153,8 @@ bool Master::setUp() {
   signal(SIGPIPE, SIG_IGN);
 
   const size_t L = config_.listeners(), W = config_.workers();
-  board_ = Scoreboard::create(L + W);
+  const size_t U = config_.has_udp() ? config_.udp().workers() : 0;
+  board_ = Scoreboard::create(L + W + (U ? 1 + U : 0));
   if (!board_) {
     PLOG(ERROR) << "mmap() of the scoreboard (" << L + W << " slots) failed";
     return false;
@@ -153,7 +171,66 @@ bool Master::setUp() {
   }
   for (size_t l = 0; l < L; ++l) table_.add(Role::kListener, static_cast<int>(l), l);
   for (size_t w = 0; w < W; ++w) table_.add(Role::kWorker, static_cast<int>(w), L + w);
+  if (U > 0) {
+    if (!setUpUdp()) return false;
+    table_.add(Role::kUdpListener, 0, L + W);
+    for (size_t u = 0; u < U; ++u) table_.add(Role::kUdpWorker, static_cast<int>(u), L + W + 1 + u);
+  }
   return true;
+}
+
+bool Master::setUpUdp() {
+  const UdpConfig& udp = config_.udp();
+  std::string error;
+  if (!ParseSocketAddress(udp.listen(), &udp_address_, &error)) {
+    LOG(ERROR) << "udp.listen: " << error;
+    return false;
+  }
+  udp_fd_.reset(::socket(udp_address_.family(), SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!udp_fd_) {
+    PLOG(ERROR) << "socket() for udp.listen failed";
+    return false;
+  }
+  int one = 1;
+  setsockopt(udp_fd_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  // Bursts wait in the socket while the listener moves them to the queue.
+  int rcvbuf = 4 << 20;
+  if (setsockopt(udp_fd_.get(), SOL_SOCKET, geteuid() == 0 ? SO_RCVBUFFORCE : SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)))
+    setsockopt(udp_fd_.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  if (::bind(udp_fd_.get(), udp_address_.get(), udp_address_.length) != 0) {
+    PLOG(ERROR) << "bind(" << udp_address_.toString() << ") for udp.listen failed";
+    return false;
+  }
+  socklen_t len = sizeof(udp_address_.storage);
+  getsockname(udp_fd_.get(), reinterpret_cast<sockaddr*>(&udp_address_.storage), &len);
+
+  const key_t key = udp.queue_key() ? static_cast<key_t>(udp.queue_key()) : ipc::DeriveQueueKey(config_.pid_file());
+  bool stale = false;
+  queue_id_ = ipc::MsgQueue::Create(key, &stale);
+  queue_id_for_children_ = queue_id_;
+  if (queue_id_ < 0) {
+    PLOG(ERROR) << "msgget(key 0x" << std::hex << key << std::dec << ") for the UDP queue failed";
+    return false;
+  }
+  if (stale) {
+    LOG(WARNING) << "removed a stale UDP queue with key 0x" << std::hex << key << std::dec
+                 << " (left by a run that did not stop cleanly)";
+  }
+  int err = ipc::MsgQueue::Configure(queue_id_, user_.uid, user_.gid, udp.queue_bytes());
+  if (err != 0) {
+    LOG(WARNING) << "could not set the UDP queue's byte limit to " << udp.queue_bytes() << " (" << strerror(err)
+                 << "); the kernel default kernel.msgmnb=" << ReadSysctl("kernel/msgmnb")
+                 << " applies: raise it with sysctl -w kernel.msgmnb=" << udp.queue_bytes();
+  }
+  int64_t msgmax = ReadSysctl("kernel/msgmax");
+  if (msgmax > 0) msgmax_ = static_cast<size_t>(msgmax);
+  return true;
+}
+
+void Master::removeQueue() {
+  if (queue_id_ < 0) return;
+  if (!ipc::MsgQueue::Remove(queue_id_)) PLOG(WARNING) << "msgctl(IPC_RMID) of the UDP queue failed";
+  queue_id_ = -1;
 }
 
 bool Master::bindListeners() {
@@ -261,14 +338,20 @@ void Master::childMain(ChildSlot& slot) {
   signals_.close();
   pid_file_.closeInChild();
   notices_.clear();
+  queue_id_ = -1;  // the master alone removes the queue
   if (slot.role == Role::kListener) {
     ctx.listen_fd = listen_fds_[slot.index].release();
     ctx.in_fd = listener_pairs_[slot.index][1].release();
     for (auto& p : worker_pairs_) ctx.out_fds.push_back(p[0].release());
-  } else {
+  } else if (slot.role == Role::kWorker) {
     ctx.in_fd = worker_pairs_[slot.index][1].release();
     for (auto& p : listener_pairs_) ctx.out_fds.push_back(p[0].release());
+  } else {
+    ctx.udp_fd = udp_fd_.release();
+    ctx.queue_id = queue_id_for_children_;
+    ctx.queue_msgmax = msgmax_;
   }
+  udp_fd_.reset();
   listen_fds_.clear();  // closes every end this role did not take
   worker_pairs_.clear();
   listener_pairs_.clear();
@@ -276,7 +359,14 @@ void Master::childMain(ChildSlot& slot) {
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
 
-  int code = slot.role == Role::kListener ? RunListener(ctx) : RunWorker(ctx);
+  int code = kExitOk;
+  switch (slot.role) {
+    case Role::kListener: code = RunListener(ctx); break;
+    case Role::kWorker: code = RunWorker(ctx); break;
+    case Role::kUdpListener: code = RunUdpListener(ctx); break;
+    case Role::kUdpWorker: code = RunUdpWorker(ctx); break;
+    default: code = kExitFatal;
+  }
   google::FlushLogFiles(google::GLOG_INFO);
   exit(code);
 }
@@ -378,17 +468,28 @@ void Master::beginStop(const char* why) {
   listen_fds_.clear();
   for (auto& slot : table_.slots()) {
     slot.respawn_at_ms = -1;
-    if (slot.role == Role::kListener && slot.pid > 0) kill(slot.pid, SIGTERM);
+    if ((slot.role == Role::kListener || slot.role == Role::kUdpListener) && slot.pid > 0) kill(slot.pid, SIGTERM);
   }
 }
 
 void Master::advanceStop(int64_t now) {
-  if (state_ == State::kStoppingListeners && table_.running(Role::kListener) == 0) {
+  if (state_ == State::kStoppingListeners && table_.running(Role::kListener) == 0 &&
+      table_.running(Role::kUdpListener) == 0) {
     // Listeners are gone only once every reply was written: workers can go.
+    // UDP workers first drain what the UDP listener queued.
     state_ = State::kStoppingWorkers;
     for (auto& slot : table_.slots()) {
-      if (slot.role == Role::kWorker && slot.pid > 0) kill(slot.pid, SIGTERM);
+      if ((slot.role == Role::kWorker || slot.role == Role::kUdpWorker) && slot.pid > 0) kill(slot.pid, SIGTERM);
     }
+    last_udp_term_ms_ = now;
+  }
+  if (state_ == State::kStoppingWorkers && now - last_udp_term_ms_ >= 100) {
+    // A TERM that lands just before a UDP worker enters msgrcv() is not seen
+    // until the next message; repeating it closes that window.
+    for (auto& slot : table_.slots()) {
+      if (slot.role == Role::kUdpWorker && slot.pid > 0) kill(slot.pid, SIGTERM);
+    }
+    last_udp_term_ms_ = now;
   }
   if (state_ == State::kStoppingWorkers && table_.running() == 0) state_ = State::kDone;
   if (state_ != State::kDone && now >= stop_deadline_ms_) {
@@ -415,7 +516,30 @@ void Master::checkReady() {
   ready_logged_ = true;
   LOG(INFO) << "ready: listening on " << address_.toString() << " with " << config_.listeners()
             << " listener(s) and " << config_.workers() << " worker(s) running " << config_.worker().name()
+            << (config_.has_udp() ? "; udp on " + udp_address_.toString() + " with " +
+                                        std::to_string(config_.udp().workers()) + " udp worker(s)"
+                                  : std::string())
             << ", master pid " << getpid();
+}
+
+// One line per role with its non-zero counters summed over its slots, so a
+// stop leaves a record of drops and errors (the admin endpoint shows them live).
+void Master::logTotals() {
+  for (Role role : {Role::kListener, Role::kWorker, Role::kUdpListener, Role::kUdpWorker}) {
+    uint64_t sum[kCounterCount] = {};
+    bool any = false;
+    for (auto& slot : table_.slots()) {
+      if (slot.role != role) continue;
+      any = true;
+      for (int c = 0; c < kCounterCount; ++c) sum[c] += board_->slot(slot.board).counters[c].load();
+    }
+    if (!any) continue;
+    std::string line;
+    for (int c = 0; c < kCounterCount; ++c) {
+      if (sum[c] != 0 && c != kConnections && c != kQueuedToWorker) line += " " + std::string(CounterName(c)) + "=" + std::to_string(sum[c]);
+    }
+    LOG(INFO) << "totals for " << RoleName(role) << "s since their last start:" << (line.empty() ? " none" : line);
+  }
 }
 
 int Master::pollTimeoutMs(int64_t now) const {
@@ -429,7 +553,10 @@ int Master::pollTimeoutMs(int64_t now) const {
 }
 
 int Master::run() {
-  if (!setUp()) return 1;
+  if (!setUp()) {
+    removeQueue();
+    return 1;
+  }
   for (auto& slot : table_.slots()) spawn(slot);
   while (state_ != State::kDone) {
     std::vector<pollfd> fds;
@@ -450,6 +577,8 @@ int Master::run() {
     checkReady();
     if (state_ != State::kRunning) advanceStop(now);
   }
+  logTotals();
+  removeQueue();
   pid_file_.remove();
   LOG(INFO) << "stopped";
   return exit_code_;

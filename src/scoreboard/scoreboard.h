@@ -45,6 +45,12 @@ enum Counter : int {
   kStaleReplies,   // replies for a connection that no longer exists
   kLostClosed,     // closed because their worker died holding a request
   kQueuedToWorker, // EAGAIN on a socketpair: bytes waiting (gauge)
+  // UDP listener
+  kUdpReceived,    // datagrams read
+  kUdpQueued,      // datagrams put on the queue
+  kQueueFull,      // dropped: the queue was full
+  kTooBig,         // dropped: over max_datagram_bytes or the kernel's msgmax
+  kUdpSendErrors,  // UDP worker: sendto() of a reply failed
   kCounterCount
 };
 const char* CounterName(int c);

@@ -41,6 +41,33 @@ void CheckKernelLimits(const KernelLimitNeeds& needs, bool raise) {
     }
   }
 
+  // kernel.msgmax (8 KiB by default) caps one queue message: UDP datagrams
+  // above it cannot be queued. Raising it as root costs nothing until used.
+  if (needs.msgmax > 0) {
+    int64_t msgmax = ReadSysctl("kernel/msgmax");
+    if (msgmax >= 0 && static_cast<uint64_t>(msgmax) < needs.msgmax) {
+      if (raise && root && WriteSysctl("kernel/msgmax", needs.msgmax)) {
+        LOG(INFO) << "raised kernel.msgmax from " << msgmax << " to " << needs.msgmax
+                  << " so every UDP datagram fits one queue message";
+      } else {
+        LOG(WARNING) << "kernel.msgmax is " << msgmax << ": UDP datagrams over " << msgmax - 32
+                     << " bytes will be dropped (counted); raise it with: sysctl -w kernel.msgmax=" << needs.msgmax;
+      }
+    }
+  }
+
+  // kernel.msgmnb is the byte limit a new queue starts with (16 KiB by
+  // default). Setting msg_qbytes above it needs CAP_SYS_RESOURCE, which even
+  // root may lack in a container; raising the sysctl before the queue is
+  // created works wherever /proc/sys is writable.
+  if (needs.msgmnb > 0) {
+    int64_t msgmnb = ReadSysctl("kernel/msgmnb");
+    if (msgmnb >= 0 && static_cast<uint64_t>(msgmnb) < needs.msgmnb && raise && root &&
+        WriteSysctl("kernel/msgmnb", needs.msgmnb)) {
+      LOG(INFO) << "raised kernel.msgmnb from " << msgmnb << " to " << needs.msgmnb << " for the UDP queue";
+    }
+  }
+
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < needs.nofile) {
     rlimit want = rl;

@@ -14,6 +14,8 @@ namespace solar {
 struct KernelLimitNeeds {
   uint64_t unix_dgram_qlen = 512;  // datagrams queued per socketpair end
   uint64_t nofile = 65536;         // RLIMIT_NOFILE
+  uint64_t msgmax = 0;             // kernel.msgmax for the UDP queue (0: no UDP)
+  uint64_t msgmnb = 0;             // kernel.msgmnb: a new queue's byte limit (0: no UDP)
 };
 
 // Reads an integer sysctl from /proc/sys (path like "net/unix/max_dgram_qlen").

@@ -7,6 +7,7 @@
 //   "noreply"   answer nothing
 //   "pid"       reply with the worker's pid
 //   "whoami"    reply "uid gid" of the process
+//   "peer"      reply "tcp|udp ADDRESS:PORT" of the client
 // Anything else is echoed.
 #include <unistd.h>
 
@@ -39,6 +40,8 @@ class DebugWorker : public solar::Worker {
       resp.noReply();
     } else if (p == "pid") {
       resp.set(std::to_string(getpid()));
+    } else if (p == "peer") {
+      resp.set(std::string(req.transport() == solar::Transport::kUdp ? "udp " : "tcp ") + req.peer().toString());
     } else if (p == "whoami") {
       resp.set(std::to_string(getuid()) + " " + std::to_string(getgid()));
     } else {

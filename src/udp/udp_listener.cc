@@ -1,0 +1,141 @@
+#include "udp/udp_listener.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <csignal>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include <event2/event.h>
+#include <glog/logging.h>
+
+#include "base/noncopyable.h"
+#include "ipc/msg_queue.h"
+
+namespace solar {
+namespace {
+
+constexpr unsigned kBatch = 64;        // datagrams per recvmmsg
+constexpr int kBatchesPerEvent = 8;
+
+class UdpListener : NonCopyable {
+ public:
+  explicit UdpListener(const ChildContext& ctx)
+      : ctx_(ctx),
+        max_(ctx.config->udp().max_datagram_bytes()),
+        queue_(ctx.queue_id),
+        buffers_(kBatch, std::vector<char>(max_ + 1)),
+        msgs_(kBatch),
+        iovs_(kBatch),
+        addrs_(kBatch) {}
+
+  int run() {
+    base_ = event_base_new();
+    if (base_ == nullptr) return kExitRespawn;
+    event* rd = event_new(base_, ctx_.udp_fd, EV_READ | EV_PERSIST, ReadCb, this);
+    event_add(rd, nullptr);
+    std::vector<event*> sigs;
+    for (int s : {SIGTERM, SIGINT, SIGQUIT}) {
+      sigs.push_back(evsignal_new(base_, s, StopCb, this));
+      event_add(sigs.back(), nullptr);
+    }
+    ctx_.slot->state.store(static_cast<uint8_t>(SlotState::kIdle));
+    event_base_dispatch(base_);
+    for (event* e : sigs) event_free(e);
+    event_free(rd);
+    event_base_free(base_);
+    return kExitOk;
+  }
+
+ private:
+  static void ReadCb(evutil_socket_t, short, void* arg) { static_cast<UdpListener*>(arg)->onReadable(); }
+  static void StopCb(evutil_socket_t, short, void* arg) {
+    // Stop reading: what is queued is drained by the workers, what is still in
+    // the socket is dropped with it (UDP promises no more).
+    auto* self = static_cast<UdpListener*>(arg);
+    self->ctx_.slot->state.store(static_cast<uint8_t>(SlotState::kStopping));
+    event_base_loopbreak(self->base_);
+  }
+
+  void onReadable() {
+    for (int b = 0; b < kBatchesPerEvent; ++b) {
+      for (unsigned i = 0; i < kBatch; ++i) {
+        iovs_[i] = {buffers_[i].data(), buffers_[i].size()};
+        msgs_[i] = {};
+        msgs_[i].msg_hdr.msg_iov = &iovs_[i];
+        msgs_[i].msg_hdr.msg_iovlen = 1;
+        msgs_[i].msg_hdr.msg_name = &addrs_[i];
+        msgs_[i].msg_hdr.msg_namelen = sizeof(addrs_[i]);
+      }
+      int n = recvmmsg(ctx_.udp_fd, msgs_.data(), kBatch, MSG_DONTWAIT, nullptr);
+      if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+          PLOG_EVERY_N(ERROR, 1000) << "udp listener: recvmmsg() failed";
+        }
+        return;
+      }
+      for (int i = 0; i < n; ++i) enqueue(msgs_[i], addrs_[i]);
+      if (static_cast<unsigned>(n) < kBatch) return;
+    }
+  }
+
+  void enqueue(const mmsghdr& m, const sockaddr_storage& from) {
+    ProcessSlot* slot = ctx_.slot;
+    Add(slot, kUdpReceived);
+    const size_t len = m.msg_len;
+    if (len > max_ || (m.msg_hdr.msg_flags & MSG_TRUNC) ||
+        len + sizeof(ipc::UdpMessageHeader) > ctx_.queue_msgmax) {
+      Add(slot, kTooBig);
+      LOG_EVERY_T(WARNING, 5) << "udp listener: dropped a datagram of " << len << "+ bytes (limit "
+                              << std::min<size_t>(max_, ctx_.queue_msgmax - sizeof(ipc::UdpMessageHeader))
+                              << "; raise kernel.msgmax or udp.max_datagram_bytes)";
+      return;
+    }
+    ClientAddress peer;
+    std::memcpy(&peer.storage, &from, sizeof(from));
+    ipc::EncodeUdpMessage(peer, std::string_view(static_cast<const char*>(m.msg_hdr.msg_iov->iov_base), len), &mtext_);
+    int err = 0;
+    switch (queue_.send(mtext_, &err)) {
+      case ipc::MsgQueue::SendResult::kSent:
+        Add(slot, kUdpQueued);
+        return;
+      case ipc::MsgQueue::SendResult::kFull: {
+        Add(slot, kQueueFull);
+        LOG_EVERY_T(WARNING, 5) << "udp listener: queue full (udp.queue_bytes " << ctx_.config->udp().queue_bytes()
+                                << "); dropping datagrams until the workers catch up";
+        return;
+      }
+      case ipc::MsgQueue::SendResult::kTooBig: {
+        Add(slot, kTooBig);
+        LOG_EVERY_T(WARNING, 5) << "udp listener: datagram of " << len << " bytes is over kernel.msgmax; dropped";
+        return;
+      }
+      case ipc::MsgQueue::SendResult::kError: {
+        Add(slot, kQueueFull);
+        LOG_EVERY_T(ERROR, 5) << "udp listener: msgsnd() failed: " << std::strerror(err);
+        return;
+      }
+    }
+  }
+
+  const ChildContext& ctx_;
+  const size_t max_;
+  ipc::MsgQueue queue_;
+  event_base* base_ = nullptr;
+  std::vector<std::vector<char>> buffers_;
+  std::vector<mmsghdr> msgs_;
+  std::vector<iovec> iovs_;
+  std::vector<sockaddr_storage> addrs_;
+  std::string mtext_;
+};
+
+}  // namespace
+
+int RunUdpListener(const ChildContext& ctx) {
+  UdpListener listener(ctx);
+  return listener.run();
+}
+
+}  // namespace solar

@@ -1,0 +1,114 @@
+#include <sys/socket.h>
+
+#include <csignal>
+#include <cstring>
+#include <exception>
+#include <vector>
+
+#include <glog/logging.h>
+
+#include "app/registry.h"
+#include "ipc/msg_queue.h"
+#include "udp/udp_listener.h"
+
+namespace solar {
+namespace {
+
+volatile sig_atomic_t g_stop = 0;
+
+void OnStop(int) { g_stop = 1; }
+
+}  // namespace
+
+int RunUdpWorker(const ChildContext& ctx) {
+  const Config& config = *ctx.config;
+  std::string error;
+  std::unique_ptr<Worker> worker = CreateWorker(config.worker().name(), &error);
+  if (!worker) {
+    LOG(ERROR) << "udp worker " << ctx.index << ": " << error;
+    return kExitRespawn;
+  }
+  WorkerInfo info;
+  info.slot = ctx.index;
+  info.transport = Transport::kUdp;
+  info.name = config.worker().name();
+  info.config_path = ctx.config_path;
+  try {
+    worker->onStart(info);
+  } catch (const std::exception& e) {
+    LOG(ERROR) << "udp worker " << ctx.index << ": onStart failed: " << e.what();
+    return kExitRespawn;
+  }
+  // No SA_RESTART: a stop signal must interrupt a blocking msgrcv (which the
+  // kernel never restarts anyway). The master repeats TERM while it waits, so
+  // one that lands just before msgrcv is not lost.
+  struct sigaction sa {};
+  sa.sa_handler = OnStop;
+  sigemptyset(&sa.sa_mask);
+  for (int s : {SIGTERM, SIGINT, SIGQUIT}) sigaction(s, &sa, nullptr);
+
+  ipc::MsgQueue queue(ctx.queue_id);
+  std::vector<char> buf(sizeof(long) + std::max<size_t>(ctx.queue_msgmax, 65536 + 64));
+  ProcessSlot* slot = ctx.slot;
+  slot->state.store(static_cast<uint8_t>(SlotState::kIdle));
+  Response resp;
+  ConnectionId none;
+  for (;;) {
+    const bool draining = g_stop != 0;
+    int err = 0;
+    ssize_t n = queue.receive(buf.data(), buf.size(), draining, &err);
+    if (n < 0) {
+      if (err == EINTR) continue;
+      if (err == ENOMSG) break;                   // drained after a stop
+      if (err == EIDRM || err == EINVAL) break;  // the master removed the queue
+      LOG_EVERY_T(ERROR, 5) << "udp worker " << ctx.index << ": msgrcv() failed: " << std::strerror(err);
+      continue;
+    }
+    ClientAddress peer;
+    std::string_view payload;
+    if (!ipc::DecodeUdpMessage(std::string_view(buf.data() + sizeof(long), static_cast<size_t>(n)), &peer,
+                               &payload)) {
+      Add(slot, kBadRecords);
+      LOG_EVERY_T(ERROR, 5) << "udp worker " << ctx.index << ": invalid message on the queue; dropped";
+      continue;
+    }
+    slot->state.store(static_cast<uint8_t>(SlotState::kBusy), std::memory_order_relaxed);
+    Request req(Transport::kUdp, payload, peer, none, 0);
+    resp.clear();
+    try {
+      worker->process(req, resp);
+    } catch (const std::exception& e) {
+      Add(slot, kErrors);
+      LOG_EVERY_T(ERROR, 1) << "udp worker " << ctx.index << ": process() threw for " << peer.toString() << ": "
+                            << e.what();
+      resp.clear();
+      resp.noReply();
+    }
+    Add(slot, kRequests);
+    Add(slot, kBytesIn, payload.size());
+    if (!resp.isNoReply()) {
+      const auto* to = reinterpret_cast<const sockaddr*>(&peer.storage);
+      socklen_t len = peer.family() == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+      ssize_t s;
+      do {
+        s = sendto(ctx.udp_fd, resp.body().data(), resp.body().size(), MSG_DONTWAIT, to, len);
+      } while (s < 0 && errno == EINTR);
+      if (s < 0) {
+        Add(slot, kUdpSendErrors);
+        PLOG_EVERY_N(WARNING, 1000) << "udp worker " << ctx.index << ": sendto(" << peer.toString() << ") failed";
+      } else {
+        Add(slot, kBytesOut, static_cast<uint64_t>(s));
+      }
+    }
+    slot->state.store(static_cast<uint8_t>(SlotState::kIdle), std::memory_order_relaxed);
+  }
+  slot->state.store(static_cast<uint8_t>(SlotState::kStopping));
+  try {
+    worker->onStop();
+  } catch (const std::exception& e) {
+    LOG(ERROR) << "udp worker " << ctx.index << ": onStop failed: " << e.what();
+  }
+  return kExitOk;
+}
+
+}  // namespace solar
