@@ -53,6 +53,12 @@ $(B)/obj/%.o: %.cc | $(PROTO_H)
 $(B)/libsolar.a: $(CORE_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
+# main() alone, so an out-of-tree build can link its own workers into a server:
+#   g++ my_worker.cc -I$PREFIX/include/solar -Wl,--whole-archive -lsolar_main -lsolar \
+#       -Wl,--no-whole-archive $(pkg-config --libs libevent protobuf libglog) -ldl -o mysolar
+$(B)/libsolar_main.a: $(B)/obj/src/main.o
+	rm -f $@ && ar rcs $@ $^
+
 # --whole-archive: the built-in workers register themselves from static
 # initialisers that nothing else references.
 WHOLE_CORE := -Wl,--whole-archive $(B)/libsolar.a -Wl,--no-whole-archive
@@ -88,10 +94,14 @@ run: $(B)/solar
 bench: all
 	scripts/bench.sh
 
-install: $(BINS)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/solar $(DESTDIR)$(PREFIX)/etc/solar
+# Headers keep their api/ prefix: a user compiles with -I$(PREFIX)/include/solar
+# and includes "api/worker.h", exactly as the built-in workers do.
+install: $(BINS) $(B)/libsolar.a $(B)/libsolar_main.a
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/solar/api $(DESTDIR)$(PREFIX)/etc/solar \
+	  $(DESTDIR)$(PREFIX)/lib
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 src/api/*.h $(DESTDIR)$(PREFIX)/include/solar/
+	install -m 0644 src/api/*.h $(DESTDIR)$(PREFIX)/include/solar/api/
+	install -m 0644 $(B)/libsolar.a $(B)/libsolar_main.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 0644 etc/solar.conf $(DESTDIR)$(PREFIX)/etc/solar/
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
