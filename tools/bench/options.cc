@@ -1,0 +1,345 @@
+#include "options.h"
+
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <functional>
+
+#include "workload.h"
+
+namespace solar::bench {
+namespace {
+
+constexpr size_t kMaxTcpPayload = 64u << 20;  // far above solar's 4 MiB max_frame_bytes default
+constexpr size_t kMaxUdpPayload = 65507;      // 65535 - 8 (UDP) - 20 (IPv4) header bytes
+constexpr int kMaxConnections = 1'000'000;
+constexpr int kMaxThreads = 1024;
+constexpr int kMaxPipeline = 100'000;
+
+bool ParseDouble(std::string_view text, double* out, size_t* used) {
+  const std::string s(text);
+  if (s.empty() || !(isdigit(static_cast<unsigned char>(s[0])) || s[0] == '.')) return false;
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(s.c_str(), &end);
+  if (errno != 0 || end == s.c_str() || !std::isfinite(v) || v < 0) return false;
+  *out = v;
+  *used = static_cast<size_t>(end - s.c_str());
+  return true;
+}
+
+bool ParseUint(std::string_view text, uint64_t* out) {
+  if (text.empty() || text.size() > 19) return false;
+  uint64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  *out = v;
+  return true;
+}
+
+bool ParseInt(std::string_view text, int lo, int hi, int* out) {
+  double v = 0;
+  if (!ParseCount(text, &v) || v != std::floor(v) || v < lo || v > hi) return false;
+  *out = static_cast<int>(v);
+  return true;
+}
+
+const char* const kProtoNames[] = {"frame32", "line", "raw", "udp"};
+
+// One option: its names, whether it takes a value, and what to do with it.
+// The handler returns an error message, or "" when the value was good.
+struct Spec {
+  char short_name;  // 0 when there is none
+  const char* long_name;
+  bool takes_value;
+  std::function<std::string(const std::string& value, Options* o)> apply;
+};
+
+std::vector<Spec> Specs() {
+  auto bad = [](const char* what, const std::string& v, const char* expected) {
+    return std::string("invalid ") + what + " '" + v + "': expected " + expected;
+  };
+  return {
+      {'c', "connections", true,
+       [=](const std::string& v, Options* o) {
+         return ParseInt(v, 1, kMaxConnections, &o->connections) ? "" : bad("connections", v, "1..1000000");
+       }},
+      {'t', "threads", true,
+       [=](const std::string& v, Options* o) {
+         return ParseInt(v, 1, kMaxThreads, &o->threads) ? "" : bad("threads", v, "1..1024");
+       }},
+      {'P', "pipeline", true,
+       [=](const std::string& v, Options* o) {
+         return ParseInt(v, 1, kMaxPipeline, &o->pipeline) ? "" : bad("pipeline depth", v, "1..100000");
+       }},
+      {'s', "size", true,
+       [=](const std::string& v, Options* o) {
+         return ParseSizeRange(v, &o->size_min, &o->size_max) ? ""
+                                                               : bad("size", v, "N or MIN-MAX bytes, 1 <= MIN <= MAX");
+       }},
+      {'d', "duration", true,
+       [=](const std::string& v, Options* o) {
+         o->duration_given = true;
+         return ParseDuration(v, &o->duration_ns) && o->duration_ns > 0 ? "" : bad("duration", v, "e.g. 10s, 500ms, 2m");
+       }},
+      {'n', "requests", true,
+       [=](const std::string& v, Options* o) {
+         double n = 0;
+         if (!ParseCount(v, &n) || n < 1 || n != std::floor(n) || n > 1e15) return bad("requests", v, "a count >= 1");
+         o->requests = static_cast<uint64_t>(n);
+         return std::string();
+       }},
+      {'w', "warmup", true,
+       [=](const std::string& v, Options* o) {
+         return ParseDuration(v, &o->warmup_ns) ? "" : bad("warm-up", v, "e.g. 1s, 0");
+       }},
+      {'R', "rate", true,
+       [=](const std::string& v, Options* o) {
+         return ParseCount(v, &o->rate) && o->rate > 0 && o->rate <= 1e9 ? ""
+                                                                        : bad("rate", v, "requests/s > 0, e.g. 20000 or 20k");
+       }},
+      {0, "proto", true,
+       [=](const std::string& v, Options* o) {
+         for (int i = 0; i < 4; ++i) {
+           if (v == kProtoNames[i]) {
+             o->proto = static_cast<Proto>(i);
+             return std::string();
+           }
+         }
+         return bad("protocol", v, "frame32, line, raw or udp");
+       }},
+      {0, "workload", true,
+       [=](const std::string& v, Options* o) {
+         o->workload = v;
+         if (WorkloadRegistry::Instance().contains(v)) return std::string();
+         return bad("workload", v, WorkloadRegistry::Instance().namesForHelp().c_str());
+       }},
+      {0, "timeout", true,
+       [=](const std::string& v, Options* o) {
+         return ParseDuration(v, &o->timeout_ns) && o->timeout_ns > 0 ? "" : bad("timeout", v, "e.g. 5s, 200ms");
+       }},
+      {0, "json", true,
+       [=](const std::string& v, Options* o) {
+         o->json_path = v;
+         return v.empty() ? bad("--json", v, "a file name or -") : "";
+       }},
+      {0, "seed", true,
+       [=](const std::string& v, Options* o) { return ParseUint(v, &o->seed) ? "" : bad("seed", v, "an integer"); }},
+      {'h', "help", false, [](const std::string&, Options* o) {
+         o->help = true;
+         return std::string();
+       }},
+  };
+}
+
+// Checks that need more than one option.
+std::string Validate(const Options& o) {
+  if (o.threads > o.connections) {
+    return "threads (" + std::to_string(o.threads) + ") must not exceed connections (" +
+           std::to_string(o.connections) + ")";
+  }
+  const size_t limit = o.proto == Proto::kUdp ? kMaxUdpPayload : kMaxTcpPayload;
+  if (o.size_max > limit) {
+    return "size " + std::to_string(o.size_max) + " is larger than " + std::to_string(limit) +
+           " bytes, the most " + (o.proto == Proto::kUdp ? "one UDP datagram" : "solar-bench") + " can carry";
+  }
+  if (o.rate > 0 && o.rate / o.connections > 1e7) {
+    return "rate per connection above 10M requests/s; use more connections";
+  }
+  return "";
+}
+
+}  // namespace
+
+const char* ProtoName(Proto proto) { return kProtoNames[static_cast<int>(proto)]; }
+
+bool ParseCount(std::string_view text, double* value) {
+  double v = 0;
+  size_t used = 0;
+  if (!ParseDouble(text, &v, &used)) return false;
+  const std::string_view suffix = text.substr(used);
+  if (suffix == "k" || suffix == "K") {
+    v *= 1e3;
+  } else if (suffix == "M") {
+    v *= 1e6;
+  } else if (suffix == "G") {
+    v *= 1e9;
+  } else if (!suffix.empty()) {
+    return false;
+  }
+  *value = v;
+  return true;
+}
+
+bool ParseDuration(std::string_view text, uint64_t* nanos) {
+  double v = 0;
+  size_t used = 0;
+  if (!ParseDouble(text, &v, &used)) return false;
+  const std::string_view unit = text.substr(used);
+  double scale = 0;
+  if (unit.empty() || unit == "s") {
+    scale = 1e9;
+  } else if (unit == "ms") {
+    scale = 1e6;
+  } else if (unit == "us") {
+    scale = 1e3;
+  } else if (unit == "m") {
+    scale = 60e9;
+  } else if (unit == "h") {
+    scale = 3600e9;
+  } else {
+    return false;
+  }
+  const double ns = v * scale;
+  if (ns > 1e18) return false;
+  *nanos = static_cast<uint64_t>(std::llround(ns));
+  return true;
+}
+
+bool ParseSizeRange(std::string_view text, size_t* min, size_t* max) {
+  const size_t dash = text.find('-');
+  uint64_t lo = 0;
+  uint64_t hi = 0;
+  if (dash == std::string_view::npos) {
+    if (!ParseUint(text, &lo)) return false;
+    hi = lo;
+  } else if (!ParseUint(text.substr(0, dash), &lo) || !ParseUint(text.substr(dash + 1), &hi)) {
+    return false;
+  }
+  if (lo < 1 || lo > hi) return false;
+  *min = static_cast<size_t>(lo);
+  *max = static_cast<size_t>(hi);
+  return true;
+}
+
+bool SplitHostPort(std::string_view text, std::string* host, std::string* port) {
+  size_t colon;
+  if (!text.empty() && text[0] == '[') {
+    const size_t close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') return false;
+    *host = std::string(text.substr(1, close - 1));
+    colon = close + 1;
+  } else {
+    colon = text.rfind(':');
+    if (colon == std::string_view::npos) return false;
+    *host = std::string(text.substr(0, colon));
+    if (host->find(':') != std::string::npos) return false;  // bare IPv6 needs brackets
+  }
+  uint64_t p = 0;
+  if (host->empty() || !ParseUint(text.substr(colon + 1), &p) || p < 1 || p > 65535) return false;
+  *port = std::to_string(p);
+  return true;
+}
+
+ParseResult ParseOptions(const std::vector<std::string>& args) {
+  ParseResult result;
+  Options& o = result.options;
+  const std::vector<Spec> specs = Specs();
+  std::vector<std::string> positional;
+
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg.size() < 2 || arg[0] != '-') {
+      positional.push_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      positional.insert(positional.end(), args.begin() + static_cast<long>(i) + 1, args.end());
+      break;
+    }
+    // Find the spec and any value glued to it: --name=value, -c100.
+    const Spec* spec = nullptr;
+    std::string value;
+    bool has_value = false;
+    if (arg[1] == '-') {
+      const size_t eq = arg.find('=');
+      const std::string name = arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+      for (const Spec& s : specs) {
+        if (name == s.long_name) spec = &s;
+      }
+      if (eq != std::string::npos) {
+        value = arg.substr(eq + 1);
+        has_value = true;
+      }
+    } else {
+      for (const Spec& s : specs) {
+        if (s.short_name != 0 && arg[1] == s.short_name) spec = &s;
+      }
+      if (arg.size() > 2) {
+        value = arg.substr(2);
+        has_value = true;
+      }
+    }
+    if (spec == nullptr) {
+      result.error = "unknown option '" + arg + "'";
+      return result;
+    }
+    if (spec->takes_value && !has_value) {
+      if (i + 1 >= args.size()) {
+        result.error = "option '" + arg + "' needs a value";
+        return result;
+      }
+      value = args[++i];
+    } else if (!spec->takes_value && has_value) {
+      result.error = "option '" + arg + "' takes no value";
+      return result;
+    }
+    result.error = spec->apply(value, &o);
+    if (!result.ok()) return result;
+  }
+
+  if (o.help) return result;
+  if (positional.empty()) {
+    result.error = "missing target HOST:PORT";
+    return result;
+  }
+  if (positional.size() > 1) {
+    result.error = "more than one target: '" + positional[0] + "' and '" + positional[1] + "'";
+    return result;
+  }
+  o.target = positional[0];
+  if (!SplitHostPort(o.target, &o.host, &o.port)) {
+    result.error = "invalid target '" + o.target + "': expected HOST:PORT or [IPV6]:PORT, port 1..65535";
+    return result;
+  }
+  result.error = Validate(o);
+  return result;
+}
+
+ParseResult ParseOptions(int argc, char** argv) {
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
+  return ParseOptions(args);
+}
+
+std::string UsageText() {
+  return "usage: solar-bench [options] HOST:PORT\n"
+         "\n"
+         "Load-tests a TCP or UDP request/reply server and checks every reply.\n"
+         "\n"
+         "  -c, --connections N   connections (UDP: sockets) [10]\n"
+         "  -t, --threads N       threads, one event loop each; <= connections [1]\n"
+         "  -P, --pipeline N      requests in flight per connection [1]\n"
+         "  -s, --size N|MIN-MAX  request payload bytes, fixed or uniform in a range [50]\n"
+         "  -d, --duration T      measured time after the warm-up, e.g. 10s, 500ms, 2m [10s]\n"
+         "  -n, --requests N      stop after N measured requests (with -d: whichever comes first)\n"
+         "  -w, --warmup T        run this long first without recording [0]\n"
+         "  -R, --rate N          open loop: N requests/s over all connections, latency\n"
+         "                        measured from each request's intended send time\n"
+         "      --proto P         frame32 | line | raw | udp [frame32]\n"
+         "      --workload NAME   what to send and how to check replies: " +
+         WorkloadRegistry::Instance().namesForHelp() +
+         " [echo]\n"
+         "      --timeout T       a request (or connect) without an answer this long fails [5s]\n"
+         "      --json FILE|-     also write the results as JSON (- = stdout; the text goes to stderr)\n"
+         "      --seed N          seed of the payload generator [1]\n"
+         "  -h, --help            this text\n"
+         "\n"
+         "Exit status: 0 if every request succeeded, 1 if any failed (or none completed),\n"
+         "2 on a usage error.\n";
+}
+
+}  // namespace solar::bench

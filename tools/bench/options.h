@@ -1,0 +1,71 @@
+// Command-line options of solar-bench and their parser.
+//
+//   solar-bench [options] HOST:PORT
+//
+// ParseOptions never exits and never prints: it returns the options or one
+// error message, so main() decides (usage error = exit code 2) and tests can
+// drive it with plain vectors. The option set follows wrk and memtier_benchmark.
+// Runs in: solar-bench main thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace solar::bench {
+
+enum class Proto { kFrame32, kLine, kRaw, kUdp };
+
+const char* ProtoName(Proto proto);
+
+struct Options {
+  std::string target;  // as given: "127.0.0.1:7700", "[::1]:7700", "localhost:7700"
+  std::string host;    // without brackets
+  std::string port;
+
+  int connections = 10;  // TCP connections, or UDP sockets
+  int threads = 1;       // one event loop each
+  int pipeline = 1;      // requests in flight per connection
+  size_t size_min = 50;  // request payload size, uniform in [size_min, size_max]
+  size_t size_max = 50;
+  uint64_t duration_ns = 10'000'000'000;  // measured time, after the warm-up
+  bool duration_given = false;
+  uint64_t requests = 0;   // measured requests to issue in total; 0 = no limit
+  uint64_t warmup_ns = 0;  // load runs but nothing is recorded
+  double rate = 0;         // open loop: requests/s over all connections; 0 = closed loop
+  Proto proto = Proto::kFrame32;
+  std::string workload = "echo";
+  uint64_t timeout_ns = 5'000'000'000;  // per request, and per connect
+  std::string json_path;                // "" = none, "-" = stdout
+  uint64_t seed = 1;
+  bool help = false;
+
+  // Whether the run stops at a deadline (else it stops when `requests` are done).
+  bool hasDeadline() const { return duration_given || requests == 0; }
+};
+
+struct ParseResult {
+  Options options;
+  std::string error;  // empty on success
+  bool ok() const { return error.empty(); }
+};
+
+// args excludes argv[0].
+ParseResult ParseOptions(const std::vector<std::string>& args);
+ParseResult ParseOptions(int argc, char** argv);
+
+std::string UsageText();
+
+// The value parsers, exposed for tests. Each returns false on bad input.
+// "10s", "250ms", "100us", "2m", "1.5s"; a bare number is seconds.
+bool ParseDuration(std::string_view text, uint64_t* nanos);
+// "1000", "50k", "2M" (k = 1000, M = 1,000,000, G = 10^9), decimals allowed: "2.5k".
+bool ParseCount(std::string_view text, double* value);
+// "1500" or "50-1500" bytes.
+bool ParseSizeRange(std::string_view text, size_t* min, size_t* max);
+// "host:port" or "[v6]:port"; port 1..65535.
+bool SplitHostPort(std::string_view text, std::string* host, std::string* port);
+
+}  // namespace solar::bench

@@ -1,0 +1,127 @@
+#include "runner.h"
+
+#include <netdb.h>
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "clock.h"
+#include "load_thread.h"
+#include "run_plan.h"
+
+namespace solar::bench {
+namespace {
+
+constexpr uint64_t kProgressEveryNs = 1'000'000'000;
+// How often the main thread looks at the threads; it sleeps in sigtimedwait
+// in between, so a signal still stops the run at once.
+constexpr uint64_t kSuperviseEveryNs = 20'000'000;
+// Descriptors beyond one per connection: stdio, the event loops' epoll and timerfds.
+constexpr rlim_t kSpareFds = 64;
+
+}  // namespace
+
+std::string ResolveTarget(const Options& o, sockaddr_storage* address, socklen_t* length) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = o.proto == Proto::kUdp ? SOCK_DGRAM : SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const int rc = getaddrinfo(o.host.c_str(), o.port.c_str(), &hints, &found);
+  if (rc != 0) return "cannot resolve '" + o.host + "': " + gai_strerror(rc);
+  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> owner(found, &freeaddrinfo);
+  std::memcpy(address, found->ai_addr, found->ai_addrlen);
+  *length = found->ai_addrlen;
+  return "";
+}
+
+std::string EnsureFileLimit(size_t wanted) {
+  const rlim_t fds = static_cast<rlim_t>(wanted) + kSpareFds;
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return std::string("getrlimit(RLIMIT_NOFILE) failed: ") + strerror(errno);
+  if (limit.rlim_cur >= fds) return "";
+  if (limit.rlim_max != RLIM_INFINITY && limit.rlim_max < fds) {
+    return "need " + std::to_string(fds) + " open files but the hard limit is " + std::to_string(limit.rlim_max) +
+           " (ulimit -Hn)";
+  }
+  limit.rlim_cur = fds;
+  if (setrlimit(RLIMIT_NOFILE, &limit) != 0) return std::string("setrlimit(RLIMIT_NOFILE) failed: ") + strerror(errno);
+  return "";
+}
+
+RunResult RunBench(const Options& o, const sockaddr_storage& address, socklen_t length, bool progress) {
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  sigset_t old_mask;
+  pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);  // before the threads exist: they inherit it
+
+  RunPlan plan;
+  plan.options = o;
+  plan.address = address;
+  plan.address_length = length;
+  plan.start_ns = MonoNanos();
+  plan.warmup_end_ns = plan.start_ns + o.warmup_ns;
+  plan.deadline_ns = o.hasDeadline() ? plan.warmup_end_ns + o.duration_ns : kNoDeadline;
+  plan.budget.store(static_cast<int64_t>(o.requests));
+
+  // Connections are dealt out as evenly as they go: the first threads take one more.
+  std::vector<std::unique_ptr<LoadThread>> threads;
+  int first = 0;
+  for (int t = 0; t < o.threads; ++t) {
+    const int n = o.connections / o.threads + (t < o.connections % o.threads ? 1 : 0);
+    threads.push_back(std::make_unique<LoadThread>(plan, t, first, n));
+    first += n;
+  }
+  for (auto& thread : threads) thread->start();
+
+  RunResult result;
+  result.warmup_ns = o.warmup_ns;
+  uint64_t next_progress = plan.start_ns + kProgressEveryNs;
+  uint64_t last_requests = 0;
+  uint64_t last_progress = plan.start_ns;
+  for (;;) {
+    const timespec wait = {0, static_cast<long>(kSuperviseEveryNs)};
+    if (sigtimedwait(&stop_signals, nullptr, &wait) > 0 && !plan.stop.load()) {
+      plan.stop.store(true);
+      result.interrupted = true;
+    }
+    if (std::all_of(threads.begin(), threads.end(), [](const auto& t) { return t->done(); })) break;
+    const uint64_t now = MonoNanos();
+    if (progress && now >= next_progress) {
+      Stats so_far;
+      for (const auto& thread : threads) thread->collect(&so_far);
+      const double rate =
+          static_cast<double>(so_far.requests - last_requests) / (static_cast<double>(now - last_progress) / 1e9);
+      const std::string line = FormatProgress(static_cast<double>(now - plan.start_ns) / 1e9,
+                                              now < plan.warmup_end_ns, rate, so_far);
+      std::fputs(line.c_str(), stderr);
+      last_requests = so_far.requests;
+      last_progress = now;
+      next_progress += kProgressEveryNs;
+    }
+  }
+
+  uint64_t end_ns = 0;
+  for (auto& thread : threads) {
+    thread->join();
+    thread->collect(&result.stats);
+    end_ns = std::max(end_ns, thread->endNs());
+  }
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+
+  // The measured time ends at the deadline, or earlier if the run did (all
+  // requests done, every connection dead, or a signal).
+  end_ns = std::min(end_ns, plan.deadline_ns);
+  result.seconds = end_ns > plan.warmup_end_ns ? static_cast<double>(end_ns - plan.warmup_end_ns) / 1e9 : 0;
+  return result;
+}
+
+}  // namespace solar::bench
