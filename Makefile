@@ -11,7 +11,8 @@
 # pkg-config is asked only after the packages are there.
 
 DEB_PACKAGES := g++ make pkg-config libevent-dev libprotobuf-dev protobuf-compiler \
-                libgoogle-glog-dev libgtest-dev libgmock-dev procps
+                libgoogle-glog-dev libgtest-dev libgmock-dev procps libsystemd-dev \
+                libsqlite3-dev libpq-dev postgresql
 BUILD_MK := $(MAKE) --no-print-directory -f mk/build.mk
 
 .PHONY: all deps test unit-test process-test run bench install clean check-includes

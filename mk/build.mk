@@ -4,7 +4,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 B := build
 CXX ?= g++
-PKGS := libevent protobuf libglog
+PKGS := libevent protobuf libglog sqlite3 libpq libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
 GTEST_LIBS := $(shell pkg-config --libs gtest gmock 2>/dev/null || echo -lgtest -lgmock)
@@ -27,7 +27,11 @@ BENCH_LIB_OBJS := $(patsubst %.cc,$(B)/obj/%.o,$(filter-out tools/bench/main.cc,
 UNIT_SRCS := $(sort $(wildcard test/unit/*.cc))
 PROCESS_SRCS := $(sort $(wildcard test/process/*.cc test/support/*.cc))
 
-BINS := $(B)/solar $(if $(BENCH_SRCS),$(B)/solar-bench)
+CLI_SRCS := $(sort $(wildcard tools/cli/*.cc))
+CLI_LIB_OBJS := $(patsubst %.cc,$(B)/obj/%.o,$(filter-out tools/cli/main.cc,$(CLI_SRCS)))
+CTL_SRCS := $(sort $(wildcard tools/ctl/*.cc))
+BINS := $(B)/solar $(if $(BENCH_SRCS),$(B)/solar-bench) $(if $(CLI_SRCS),$(B)/solar-cli) \
+        $(if $(CTL_SRCS),$(B)/solarctl)
 
 .PHONY: all test unit-test process-test run bench install check-includes
 all: $(BINS) $(B)/unit_tests $(B)/process_tests
@@ -69,7 +73,14 @@ $(B)/solar: $(B)/obj/src/main.o $(B)/libsolar.a
 $(B)/solar-bench: $(patsubst %.cc,$(B)/obj/%.o,$(BENCH_SRCS))
 	$(CXX) $(CXXFLAGS) $^ $(PKG_LIBS) -pthread -o $@
 
-$(B)/unit_tests: $(patsubst %.cc,$(B)/obj/%.o,$(UNIT_SRCS)) $(BENCH_LIB_OBJS) $(B)/libsolar.a
+# solar-cli and solarctl link the core library for the generated protobuf code and helpers.
+$(B)/solar-cli: $(patsubst %.cc,$(B)/obj/%.o,$(CLI_SRCS)) $(B)/libsolar.a
+	$(CXX) $(CXXFLAGS) $(filter %.o,$^) $(B)/libsolar.a $(LDLIBS) -o $@
+
+$(B)/solarctl: $(patsubst %.cc,$(B)/obj/%.o,$(CTL_SRCS)) $(B)/libsolar.a
+	$(CXX) $(CXXFLAGS) $(filter %.o,$^) $(B)/libsolar.a $(LDLIBS) -o $@
+
+$(B)/unit_tests: $(patsubst %.cc,$(B)/obj/%.o,$(UNIT_SRCS)) $(BENCH_LIB_OBJS) $(CLI_LIB_OBJS) $(B)/libsolar.a
 	$(CXX) $(CXXFLAGS) $(filter %.o,$^) $(WHOLE_CORE) $(GTEST_LIBS) -lgtest_main $(LDLIBS) -o $@
 
 $(B)/process_tests: $(patsubst %.cc,$(B)/obj/%.o,$(PROCESS_SRCS)) $(B)/libsolar.a
@@ -82,11 +93,14 @@ unit-test: $(B)/unit_tests
 	$(B)/unit_tests
 
 process-test: $(BINS) $(B)/process_tests
-	SOLAR_BIN=$(abspath $(B)/solar) SOLAR_BENCH=$(abspath $(B)/solar-bench) $(B)/process_tests
+	$(TEST_ENV) $(B)/process_tests
+
+TEST_ENV := SOLAR_BIN=$(abspath $(B)/solar) SOLAR_BENCH=$(abspath $(B)/solar-bench) \
+            SOLAR_CLI=$(abspath $(B)/solar-cli) SOLARCTL=$(abspath $(B)/solarctl)
 
 test: check-includes all
 	$(B)/unit_tests
-	SOLAR_BIN=$(abspath $(B)/solar) SOLAR_BENCH=$(abspath $(B)/solar-bench) $(B)/process_tests
+	$(TEST_ENV) $(B)/process_tests
 
 run: $(B)/solar
 	$(B)/solar
