@@ -1,0 +1,105 @@
+// Dispatcher (src/listener/dispatcher.h): which worker gets a new connection.
+#include "listener/dispatcher.h"
+
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace solar {
+namespace {
+
+std::vector<size_t> Assign(Dispatcher* d, int n) {
+  std::vector<size_t> picks;
+  for (int i = 0; i < n; ++i) picks.push_back(d->assign());
+  return picks;
+}
+
+TEST(Dispatcher, RoundRobinCyclesThroughWorkersFromTheStart) {
+  Dispatcher d(ROUND_ROBIN, 3, 1);
+  EXPECT_EQ(Assign(&d, 7), (std::vector<size_t>{1, 2, 0, 1, 2, 0, 1}));
+}
+
+TEST(Dispatcher, RoundRobinStartIsTakenModuloWorkerCount) {
+  Dispatcher d(ROUND_ROBIN, 3, 5);  // listener 5 of many starts at worker 2
+  EXPECT_EQ(Assign(&d, 4), (std::vector<size_t>{2, 0, 1, 2}));
+}
+
+TEST(Dispatcher, RoundRobinIgnoresLoad) {
+  Dispatcher d(ROUND_ROBIN, 2, 0);
+  EXPECT_EQ(Assign(&d, 2), (std::vector<size_t>{0, 1}));
+  d.release(1);  // worker 1 is now idle, yet the turn is worker 0's
+  EXPECT_EQ(d.assign(), 0u);
+}
+
+TEST(Dispatcher, RoundRobinCountsConnectionsPerWorker) {
+  Dispatcher d(ROUND_ROBIN, 2, 0);
+  Assign(&d, 5);
+  EXPECT_EQ(d.connections(0), 3u);
+  EXPECT_EQ(d.connections(1), 2u);
+}
+
+TEST(Dispatcher, SingleWorkerGetsEverything) {
+  Dispatcher d(LEAST_CONNECTIONS, 1, 7);
+  EXPECT_EQ(Assign(&d, 3), (std::vector<size_t>{0, 0, 0}));
+  EXPECT_EQ(d.connections(0), 3u);
+}
+
+TEST(Dispatcher, LeastConnectionsPicksTheLeastLoaded) {
+  Dispatcher d(LEAST_CONNECTIONS, 3, 0);
+  EXPECT_EQ(Assign(&d, 3), (std::vector<size_t>{0, 1, 2}));
+  d.release(1);
+  d.release(1);  // a second release of an idle worker does not go below zero
+  EXPECT_EQ(d.connections(1), 0u);
+  EXPECT_EQ(d.assign(), 1u);
+  d.release(0);
+  d.release(2);
+  // loads {0, 1, 0}: the least loaded, never worker 1
+  size_t a = d.assign();
+  size_t b = d.assign();
+  EXPECT_NE(a, 1u);
+  EXPECT_NE(b, 1u);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(d.connections(0), 1u);
+  EXPECT_EQ(d.connections(1), 1u);
+  EXPECT_EQ(d.connections(2), 1u);
+}
+
+TEST(Dispatcher, LeastConnectionsRotatesTiesFromTheStart) {
+  Dispatcher d(LEAST_CONNECTIONS, 4, 2);
+  // all equal: round-robin order from worker 2
+  EXPECT_EQ(Assign(&d, 8), (std::vector<size_t>{2, 3, 0, 1, 2, 3, 0, 1}));
+}
+
+TEST(Dispatcher, LeastConnectionsSkipsABusyWorkerWhenItsTurnComes) {
+  Dispatcher d(LEAST_CONNECTIONS, 3, 0);
+  EXPECT_EQ(Assign(&d, 3), (std::vector<size_t>{0, 1, 2}));
+  // loads {1,1,1}; worker 0 finishes twice as fast
+  d.release(0);
+  EXPECT_EQ(d.assign(), 0u);
+  d.release(0);
+  d.release(2);
+  // loads {0,1,0}: tie between 0 and 2, rotation resumes after the last pick (0)
+  EXPECT_EQ(d.assign(), 2u);
+  EXPECT_EQ(d.assign(), 0u);
+}
+
+TEST(Dispatcher, ReleaseLowersTheCount) {
+  Dispatcher d(ROUND_ROBIN, 2, 0);
+  Assign(&d, 4);
+  ASSERT_EQ(d.connections(0), 2u);
+  d.release(0);
+  EXPECT_EQ(d.connections(0), 1u);
+  EXPECT_EQ(d.connections(1), 2u);
+}
+
+TEST(Dispatcher, ReleaseOfUnknownWorkerIsIgnored) {
+  Dispatcher d(LEAST_CONNECTIONS, 2, 0);
+  Assign(&d, 2);
+  d.release(2);
+  d.release(1000);
+  EXPECT_EQ(d.connections(0), 1u);
+  EXPECT_EQ(d.connections(1), 1u);
+}
+
+}  // namespace
+}  // namespace solar
