@@ -4,9 +4,12 @@
 
 #include <cstring>
 #include <fstream>
+#include <tuple>
+#include <utility>
 #include <sstream>
 
 #include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/text_format.h>
 
 #include "base/socket_address.h"
@@ -17,12 +20,31 @@ namespace {
 using google::protobuf::FieldDescriptor;
 using google::protobuf::TextFormat;
 
+// protobuf reports a bad value (an unknown enum name) at the token after it,
+// which is on the next line when the value ends its line. Returns the position
+// of the token just before (line, column), 0-based, or the input when none.
+std::pair<int, int> PreviousToken(const std::string& text, int line, int column) {
+  google::protobuf::io::ArrayInputStream in(text.data(), static_cast<int>(text.size()));
+  struct Quiet : google::protobuf::io::ErrorCollector { void AddError(int, int, const std::string&) override {} } quiet;
+  google::protobuf::io::Tokenizer tok(&in, &quiet);
+  std::pair<int, int> prev{line, column};
+  while (tok.Next()) {
+    const auto& t = tok.current();
+    if (t.line > line || (t.line == line && t.column >= column)) break;
+    prev = {t.line, t.column};
+  }
+  return prev;
+}
+
+
 constexpr uint32_t kDefaultUdpWorkers = 2;
 
 class Collector : public google::protobuf::io::ErrorCollector {
  public:
-  explicit Collector(std::string name) : name_(std::move(name)) {}
+  explicit Collector(std::string name, const std::string* text = nullptr) : name_(std::move(name)), text_(text) {}
   void AddError(int line, int column, const std::string& message) override {
+    if (text_ != nullptr && message.rfind("Unknown enumeration value", 0) == 0)
+      std::tie(line, column) = PreviousToken(*text_, line, column);
     if (first_.empty()) first_ = Where(line, column) + message;
   }
   void AddWarning(int line, int column, const std::string& message) override {
@@ -36,6 +58,7 @@ class Collector : public google::protobuf::io::ErrorCollector {
 
  private:
   std::string name_;
+  const std::string* text_;
   std::string first_;
 };
 
@@ -113,8 +136,19 @@ bool ParseConfig(const std::string& text, const std::string& name, Config* out, 
       return false;
     }
   }
+  {
+    // Parse (not Merge) refuses a singular field given twice, at its second line.
+    TextFormat::Parser strict;
+    Collector strict_errors(name, &text);
+    strict.RecordErrorsTo(&strict_errors);
+    Config scratch;
+    if (!strict.ParseFromString(text, &scratch)) {
+      *error = strict_errors.first().empty() ? name + ": cannot parse" : strict_errors.first();
+      return false;
+    }
+  }
   TextFormat::Parser parser;
-  Collector collector(name);
+  Collector collector(name, &text);
   TextFormat::ParseInfoTree tree;
   parser.RecordErrorsTo(&collector);
   parser.WriteLocationsTo(&tree);

@@ -88,15 +88,22 @@ InChannel::RecvResult InChannel::recv(std::string_view* datagram, int* err) {
 }
 
 Reassembler::Status Reassembler::feed(uint64_t key, const RecordHeader& h, std::string_view chunk,
-                                      std::string_view* message) {
+                                      std::string_view* message, RecordHeader* discarded, bool* was_discarded) {
   const bool first = h.flags & kFlagFirst;
   const bool more = h.flags & kFlagMore;
+  if (was_discarded != nullptr) *was_discarded = false;
+  auto it = partial_.find(key);
+  auto discard = [&] {
+    if (discarded != nullptr) *discarded = it->second.header;
+    if (was_discarded != nullptr) *was_discarded = true;
+    partial_.erase(it);
+    it = partial_.end();
+  };
+  if (first && it != partial_.end()) discard();  // its sender died mid-message
   if (first && !more) {  // the common case: a whole message in one record
-    partial_.erase(key);
     *message = chunk;
     return Status::kComplete;
   }
-  auto it = partial_.find(key);
   if (first) {
     Partial& p = partial_[key];
     p.header = h;
@@ -105,9 +112,10 @@ Reassembler::Status Reassembler::feed(uint64_t key, const RecordHeader& h, std::
     p.data.append(chunk);
     return Status::kPartial;
   }
-  if (it == partial_.end() || it->second.data.size() != h.offset || it->second.header.total_len != h.total_len ||
+  if (it == partial_.end()) return Status::kOrphan;
+  if (it->second.data.size() != h.offset || it->second.header.total_len != h.total_len ||
       it->second.header.seq != h.seq) {
-    if (it != partial_.end()) partial_.erase(it);
+    discard();
     return Status::kOrphan;
   }
   it->second.data.append(chunk);

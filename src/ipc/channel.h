@@ -78,9 +78,21 @@ class Reassembler : NonCopyable {
   enum class Status { kComplete, kPartial, kOrphan };
   // kComplete: *message is the whole message (valid until the next feed).
   // kOrphan: a continuation with no start (its start went to a dead process):
-  // the chunk is dropped and any partial state for `key` discarded.
-  Status feed(uint64_t key, const RecordHeader& h, std::string_view chunk, std::string_view* message);
+  // the chunk is dropped. A first chunk arriving while another message is
+  // partial under `key`, or a continuation that does not fit, discards the
+  // partial: *discarded (if given) gets its first header and is set true.
+  Status feed(uint64_t key, const RecordHeader& h, std::string_view chunk, std::string_view* message,
+              RecordHeader* discarded = nullptr, bool* was_discarded = nullptr);
   void drop(uint64_t key) { partial_.erase(key); }
+  // Removes the partial message under `key`; true and *first = its first
+  // chunk's header when there was one (the caller may have to un-hold it).
+  bool take(uint64_t key, RecordHeader* first) {
+    auto it = partial_.find(key);
+    if (it == partial_.end()) return false;
+    *first = it->second.header;
+    partial_.erase(it);
+    return true;
+  }
   size_t partials() const { return partial_.size(); }
   template <typename Fn>
   void forEachPartial(Fn&& fn) const {

@@ -43,7 +43,9 @@ class LineFramer : public Framer {
     size_t from = std::min(scanned, data.size());
     const void* nl = std::memchr(data.data() + from, '\n', data.size() - from);
     if (nl == nullptr) {
-      if (data.size() > max_frame_) return Status::kTooLarge;
+      // A trailing '\r' may be the first half of "\r\n": it does not count yet.
+      const size_t limit = size_t{max_frame_} + (!data.empty() && data.back() == '\r');
+      if (data.size() > limit) return Status::kTooLarge;
       f->need = 0;
       return Status::kNeedMore;
     }

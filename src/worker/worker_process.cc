@@ -225,7 +225,8 @@ void WorkerProcess::handleRecord(const RecordHeader& h, std::string_view payload
 }
 
 void WorkerProcess::closeConn(uint64_t key) {
-  reassembler_.drop(key);
+  RecordHeader partial;
+  if (reassembler_.take(key, &partial)) held_.erase(partial.listener_id, partial.conn_id, partial.conn_gen, partial.seq);
   auto it = conns_.find(key);
   if (it == conns_.end()) return;
   ConnectionInfo info = it->second;
@@ -241,7 +242,11 @@ void WorkerProcess::handleData(const RecordHeader& h, std::string_view chunk) {
   const uint64_t key = ConnKey(h.listener_id, h.conn_id);
   if (h.flags & ipc::kFlagFirst) held_.insert(h.listener_id, h.conn_id, h.conn_gen, h.seq);
   std::string_view message;
-  switch (reassembler_.feed(key, h, chunk, &message)) {
+  RecordHeader discarded;
+  bool was_discarded = false;
+  const auto status = reassembler_.feed(key, h, chunk, &message, &discarded, &was_discarded);
+  if (was_discarded) held_.erase(discarded.listener_id, discarded.conn_id, discarded.conn_gen, discarded.seq);
+  switch (status) {
     case ipc::Reassembler::Status::kPartial:
       return;
     case ipc::Reassembler::Status::kOrphan: {
