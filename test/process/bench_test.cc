@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -249,6 +250,55 @@ TEST(BenchAgainstSolar, RequestCountEndsTheRunWithExactlyThatMany) {
   const BenchRun run = RunBenchTool({"-n", "5000", "-c", "5", "-P", "4", Target(server.port())});
   EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
   EXPECT_EQ(JsonNumber(run.json, "requests"), 5000) << run.json;
+  EXPECT_EQ(server.stop(), 0) << server.log();
+}
+
+TEST(BenchAgainstSolar, UdpEchoHasNoErrors) {
+  ServerHarness server("udp { listen: \"127.0.0.1:0\" workers: 2 }\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  std::smatch m;
+  const std::string log = server.log();
+  ASSERT_TRUE(std::regex_search(log, m, std::regex("udp on 127\\.0\\.0\\.1:([0-9]+)"))) << log;
+  const BenchRun run =
+      RunBenchTool({"--proto", "udp", "-c", "4", "-P", "2", "-s", "1-1400", "-d", "1s", "127.0.0.1:" + m[1].str()});
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_EQ(JsonNumber(run.json, "total"), 0) << run.json;
+  EXPECT_GT(JsonNumber(run.json, "requests"), 0) << run.json;
+  EXPECT_EQ(server.stop(), 0) << server.log();
+}
+
+// The server freezes for 600 ms in the middle of a 2 s run. The closed loop
+// sends nothing while it waits, so only one request per connection sees the
+// freeze; the open loop keeps its schedule, and every request that fell due
+// during the freeze is timed from its due time: about 30% of them are late.
+TEST(BenchAgainstSolar, OpenLoopLatencyShowsAServerStallThatTheClosedLoopHides) {
+  ServerHarness server;
+  ASSERT_TRUE(server.start()) << server.log();
+  const std::vector<pid_t> children = server.children();
+  ASSERT_FALSE(children.empty());
+  auto run_with_stall = [&](std::vector<std::string> args) {
+    std::thread freezer([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(700));
+      for (pid_t pid : children) kill(pid, SIGSTOP);
+      std::this_thread::sleep_for(std::chrono::milliseconds(600));
+      for (pid_t pid : children) kill(pid, SIGCONT);
+    });
+    BenchRun run = RunBenchTool(args);
+    freezer.join();
+    return run;
+  };
+  const std::string target = Target(server.port());
+  const BenchRun open = run_with_stall({"-R", "1000", "-c", "10", "-d", "2s", target});
+  const BenchRun closed = run_with_stall({"-c", "10", "-d", "2s", target});
+
+  EXPECT_EQ(open.exit_code, 0) << open.out << open.err;
+  EXPECT_EQ(closed.exit_code, 0) << closed.out << closed.err;
+  // Both saw the freeze in their worst request.
+  EXPECT_GT(JsonNumber(open.json, "max"), 400'000) << open.json;
+  EXPECT_GT(JsonNumber(closed.json, "max"), 400'000) << closed.json;
+  // Only the open loop shows it at p90: ~30% of its requests were due during it.
+  EXPECT_GT(JsonNumber(open.json, "p90"), 100'000) << open.json;
+  EXPECT_LT(JsonNumber(closed.json, "p90"), 50'000) << closed.json;
   EXPECT_EQ(server.stop(), 0) << server.log();
 }
 

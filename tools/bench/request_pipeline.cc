@@ -51,13 +51,21 @@ ReplyCheck RequestPipeline::complete(size_t index, std::string_view reply, size_
   const ReplyCheck verdict = workload_.checkReply(request.payload, reply);
   if (verdict == ReplyCheck::kMismatch) {
     stats_.addError(ErrorKind::kMismatch);
-  } else if (request.measured && now < plan_.deadline_ns) {
+    return finish(index, verdict);
+  }
+  ++stats_.answered;
+  if (request.measured && now < plan_.deadline_ns) {
     stats_.latency.record(now > request.intended_ns ? now - request.intended_ns : 0);
     ++stats_.requests;
     stats_.bytes_sent += request.payload.size() + request_overhead_;
     stats_.bytes_received += reply_wire_bytes;
     stats_.last_reply_ns = now;
   }
+  return finish(index, verdict);
+}
+
+ReplyCheck RequestPipeline::finish(size_t index, ReplyCheck verdict) {
+  InFlight& request = queue_[index];
   spare_.push_back(std::move(request.payload));
   if (index == 0) {
     queue_.pop_front();

@@ -81,6 +81,9 @@ class RequestPipeline : NonCopyable {
   bool finished() const { return queue_.empty() && !wantsMore(); }
 
  private:
+  // Removes request `index`, keeping its payload's capacity; returns verdict.
+  ReplyCheck finish(size_t index, ReplyCheck verdict);
+
   RunPlan& plan_;
   Workload& workload_;
   Rng& rng_;

@@ -85,7 +85,7 @@ RunResult RunBench(const Options& o, const sockaddr_storage& address, socklen_t 
   RunResult result;
   result.warmup_ns = o.warmup_ns;
   uint64_t next_progress = plan.start_ns + kProgressEveryNs;
-  uint64_t last_requests = 0;
+  uint64_t last_answered = 0;
   uint64_t last_progress = plan.start_ns;
   for (;;) {
     const timespec wait = {0, static_cast<long>(kSuperviseEveryNs)};
@@ -98,12 +98,15 @@ RunResult RunBench(const Options& o, const sockaddr_storage& address, socklen_t 
     if (progress && now >= next_progress) {
       Stats so_far;
       for (const auto& thread : threads) thread->collect(&so_far);
+      // The rate counts every reply, so the warm-up shows its load too; the
+      // p99 is of measured requests only.
       const double rate =
-          static_cast<double>(so_far.requests - last_requests) / (static_cast<double>(now - last_progress) / 1e9);
-      const std::string line = FormatProgress(static_cast<double>(now - plan.start_ns) / 1e9,
-                                              now < plan.warmup_end_ns, rate, so_far);
+          static_cast<double>(so_far.answered - last_answered) / (static_cast<double>(now - last_progress) / 1e9);
+      const bool warm_up_interval = last_progress < plan.warmup_end_ns;
+      const std::string line =
+          FormatProgress(static_cast<double>(now - plan.start_ns) / 1e9, warm_up_interval, rate, so_far);
       std::fputs(line.c_str(), stderr);
-      last_requests = so_far.requests;
+      last_answered = so_far.answered;
       last_progress = now;
       next_progress += kProgressEveryNs;
     }
@@ -117,8 +120,12 @@ RunResult RunBench(const Options& o, const sockaddr_storage& address, socklen_t 
   }
   pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
 
-  // The measured time ends at the deadline, or earlier if the run did (all
-  // requests done, every connection dead, or a signal).
+  // The measured time ends at the deadline, even if the threads had nothing
+  // left to do before it (an open loop whose last request was due earlier):
+  // the rate is per second of the time asked for. It ends earlier only when
+  // the run was cut short by a signal or by reaching --requests.
+  const bool budget_spent = o.requests > 0 && plan.budget.load() <= 0;
+  if (plan.deadline_ns != kNoDeadline && !result.interrupted && !budget_spent) end_ns = plan.deadline_ns;
   end_ns = std::min(end_ns, plan.deadline_ns);
   result.seconds = end_ns > plan.warmup_end_ns ? static_cast<double>(end_ns - plan.warmup_end_ns) / 1e9 : 0;
   return result;

@@ -27,6 +27,7 @@ uint64_t Stats::totalErrors() const {
 void Stats::merge(const Stats& other) {
   latency.merge(other.latency);
   requests += other.requests;
+  answered += other.answered;
   bytes_sent += other.bytes_sent;
   bytes_received += other.bytes_received;
   for (int i = 0; i < kErrorKinds; ++i) errors[i] += other.errors[i];
@@ -35,7 +36,7 @@ void Stats::merge(const Stats& other) {
 
 void Stats::reset() {
   latency.reset();
-  requests = bytes_sent = bytes_received = 0;
+  requests = answered = bytes_sent = bytes_received = 0;
   errors.fill(0);
   last_reply_ns = 0;
 }

@@ -25,6 +25,7 @@ const char* ErrorKindName(ErrorKind kind);  // "connect", "closed", "timeout", "
 struct Stats {
   Histogram latency;        // ns, measured requests that passed the check
   uint64_t requests = 0;    // measured requests that passed the check
+  uint64_t answered = 0;    // all replies that passed, warm-up included: the progress line's rate
   uint64_t bytes_sent = 0;  // wire bytes of those requests (framing included) ...
   uint64_t bytes_received = 0;  // ... and of their replies
   std::array<uint64_t, kErrorKinds> errors{};  // during the whole run, warm-up included

@@ -125,7 +125,9 @@ void TcpClient::readReplies(uint64_t now) {
     pipeline_.complete(0, d.payload, d.consumed, now);
     in_.consume(d.consumed);
   }
-  fill(now);
+  // A fresh clock for the new requests: the time spent checking the replies
+  // above is the client's, not the server's.
+  fill(MonoNanos());
 }
 
 void TcpClient::fill(uint64_t now) {

@@ -81,7 +81,7 @@ void UdpClient::readReplies(uint64_t now) {
     }
     pipeline_.complete(static_cast<size_t>(index), reply, reply.size(), now);
   }
-  fill(now);
+  fill(MonoNanos());  // as in TcpClient: checking replies is not the server's time
 }
 
 void UdpClient::fill(uint64_t now) {

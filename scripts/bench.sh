@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# make bench: starts solar on loopback, runs the fixed load scenarios with
+# solar-bench, prints one table and writes each scenario's JSON to build/bench/.
+#
+# The rows follow the seed's benchmark table (Workerman: 50-byte echo, 1.5 KB
+# echo, 1.5 KB written to disk then echoed), plus 1,000 connections and UDP.
+# A row whose server side solar does not have yet (the config is refused by
+# `solar -t`) prints n/a with the reason, and starts working by itself once
+# solar accepts that config.
+#
+# Environment (all optional):
+#   BENCH_DURATION=5s  BENCH_WARMUP=1s   measured time and warm-up per scenario
+#   BENCH_THREADS=2                      solar-bench threads
+#   BENCH_LISTENERS=1  BENCH_WORKERS=2   solar processes (TCP); UDP workers = BENCH_WORKERS
+#   BENCH_OUT=build/bench                where the JSON and summary.txt go
+#   SOLAR_BIN, SOLAR_BENCH               the binaries (default build/solar, build/solar-bench)
+#
+# Exit status: 0 when every scenario that ran had no errors, 1 otherwise.
+# Sends traffic to 127.0.0.1 only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SOLAR=${SOLAR_BIN:-build/solar}
+BENCH=${SOLAR_BENCH:-build/solar-bench}
+DURATION=${BENCH_DURATION:-5s}
+WARMUP=${BENCH_WARMUP:-1s}
+THREADS=${BENCH_THREADS:-2}
+LISTENERS=${BENCH_LISTENERS:-1}
+WORKERS=${BENCH_WORKERS:-2}
+OUT=${BENCH_OUT:-build/bench}
+
+for bin in "$SOLAR" "$BENCH"; do
+  [ -x "$bin" ] || { echo "bench.sh: $bin is missing; run 'make' first" >&2; exit 2; }
+done
+mkdir -p "$OUT"
+rm -f "$OUT"/*.json "$OUT"/summary.txt
+
+# 1,000 client connections here and 1,000 accepted ones in solar.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+WORK=$(mktemp -d /tmp/solar-bench-XXXXXX)
+# The workers drop to nobody: they must be able to enter the run directory
+# (and write in data/, where a disk-writing worker keeps its file).
+chmod 0755 "$WORK"
+mkdir -m 1777 "$WORK/data"
+
+SERVER_PID=""
+stop_server() {
+  [ -n "$SERVER_PID" ] || return 0
+  kill -TERM "$SERVER_PID" 2>/dev/null || true
+  for _ in $(seq 100); do
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+}
+cleanup() {
+  stop_server
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A UDP port nobody on this host has bound (from /proc/net/udp*), so the
+# config can name it before the server starts.
+free_udp_port() {
+  local used port
+  used=$(awk 'NR > 1 { split($2, a, ":"); print strtonum("0x" a[2]) }' /proc/net/udp /proc/net/udp6 2>/dev/null | sort -u)
+  for _ in $(seq 200); do
+    port=$((20000 + RANDOM % 40000))
+    grep -qx "$port" <<<"$used" || { echo "$port"; return 0; }
+  done
+  return 1
+}
+
+# write_config NAME WORKER [EXTRA]: the config file's path on stdout.
+write_config() {
+  local conf="$WORK/$1.conf"
+  cat >"$conf" <<EOF
+listen: "127.0.0.1:0"
+listeners: $LISTENERS
+workers: $WORKERS
+protocol: FRAME32
+worker { name: "$2" }
+pid_file: "$WORK/$1.pid"
+user: "nobody"
+log_dir: ""
+${3:-}
+EOF
+  echo "$conf"
+}
+
+# start_server NAME CONF: sets SERVER_PID and PORT, or returns 1 with the
+# reason in NOTE.
+start_server() {
+  local log="$WORK/$1.log"
+  (cd "$WORK/data" && exec "$OLDPWD/$SOLAR" -c "$2") >"$log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 200); do
+    if grep -q "ready" "$log"; then
+      PORT=$(grep -o 'listening on 127\.0\.0\.1:[0-9]*' "$log" | head -1 | sed 's/.*://')
+      [ -n "$PORT" ] && return 0
+    fi
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  NOTE="solar did not start: $(tail -1 "$log")"
+  stop_server
+  return 1
+}
+
+# Checks CONF with `solar -t`; on refusal sets NOTE and returns 1.
+config_supported() {
+  local why
+  if why=$("$SOLAR" -t -c "$1" 2>&1); then return 0; fi
+  why=$(grep -v 'configuration test failed' <<<"$why" | head -1)
+  NOTE="solar refuses the config: ${why#solar: $1: }"
+  return 1
+}
+
+json_field() {  # FILE KEY: the number after "KEY": (solar-bench writes one field per line)
+  sed -n "s/^ *\"$2\": *\([-0-9.]*\).*/\1/p" "$1" | head -1
+}
+
+commas() {  # 1234567.8 -> 1,234,568 (printf's ' flag depends on the locale)
+  printf '%.0f' "$1" | sed ':a; s/\B[0-9]\{3\}\>/,&/; ta'
+}
+
+latency() {  # microseconds -> 850us / 1.20ms / 3.05s
+  awk -v us="$1" 'BEGIN {
+    if (us < 1000) printf "%.0fus", us; else if (us < 1e6) printf "%.2fms", us / 1e3; else printf "%.2fs", us / 1e6 }'
+}
+
+ROWS=()
+FAILED=0
+row() {  # LABEL REQS P50 P99 ERRORS
+  ROWS+=("$(printf '%-38s %12s %10s %10s %8s' "$@")")
+}
+na_row() {  # LABEL NOTE
+  ROWS+=("$(printf '%-38s %12s   %s' "$1" "n/a" "$2")")
+}
+
+# scenario ID LABEL SOLAR-BENCH-ARGS...: one run against the current server.
+scenario() {
+  local id=$1 label=$2
+  shift 2
+  local json="$OUT/$id.json" rc=0
+  echo "bench.sh: $label" >&2
+  "$BENCH" "$@" -t "$THREADS" -d "$DURATION" -w "$WARMUP" --json "$json" "127.0.0.1:$PORT" \
+    >"$OUT/$id.txt" 2>&1 || rc=$?
+  if [ ! -s "$json" ]; then
+    na_row "$label" "solar-bench failed (exit $rc): $(tail -1 "$OUT/$id.txt")"
+    FAILED=1
+    return
+  fi
+  local errors
+  errors=$(json_field "$json" total)
+  [ "$rc" -eq 0 ] || FAILED=1
+  row "$label" "$(commas "$(json_field "$json" requests_per_second)")" \
+    "$(latency "$(json_field "$json" p50)")" "$(latency "$(json_field "$json" p99)")" "$errors"
+}
+
+# --- TCP echo: 50 B and 1500 B over 100 connections, 50 B over 1,000 ---
+labels_echo=("echo 50 B, 100 connections" "echo 1500 B, 100 connections" "echo 50 B, 1000 connections")
+CONF=$(write_config echo builtin:echo)
+NOTE=""
+if config_supported "$CONF" && start_server echo "$CONF"; then
+  scenario echo_50b_100c "${labels_echo[0]}" -c 100 -s 50
+  scenario echo_1500b_100c "${labels_echo[1]}" -c 100 -s 1500
+  scenario echo_50b_1000c "${labels_echo[2]}" -c 1000 -s 50
+  stop_server
+else
+  for label in "${labels_echo[@]}"; do na_row "$label" "$NOTE"; done
+  FAILED=1  # the basic echo server must work
+fi
+
+# --- 1500 B written to a file by the worker before it replies ---
+label="disk write + echo 1500 B, 100 conn"
+CONF=$(write_config diskecho builtin:diskecho)
+NOTE=""
+if config_supported "$CONF" && start_server diskecho "$CONF"; then
+  scenario diskecho_1500b_100c "$label" -c 100 -s 1500
+  stop_server
+else
+  na_row "$label" "$NOTE"
+fi
+
+# --- UDP echo, 50 B ---
+label="udp echo 50 B, 100 sockets"
+NOTE=""
+if UDP_PORT=$(free_udp_port); then
+  CONF=$(write_config udp builtin:echo "udp { listen: \"127.0.0.1:$UDP_PORT\" workers: $WORKERS }")
+  if config_supported "$CONF" && start_server udp "$CONF"; then
+    PORT=$UDP_PORT scenario udp_50b_100s "$label" --proto udp -c 100 -s 50
+    stop_server
+  else
+    na_row "$label" "$NOTE"
+  fi
+else
+  na_row "$label" "no free UDP port found"
+fi
+
+{
+  echo
+  echo "solar $(nproc) CPUs; $LISTENERS listener(s), $WORKERS worker(s); solar-bench $THREADS threads," \
+    "closed loop, pipeline 1; $DURATION measured after $WARMUP warm-up"
+  printf '%-38s %12s %10s %10s %8s\n' "scenario" "requests/s" "p50" "p99" "errors"
+  printf '%s\n' "${ROWS[@]}"
+  echo "JSON: $OUT/*.json"
+} | tee "$OUT/summary.txt"
+exit "$FAILED"
