@@ -32,6 +32,8 @@ OUT=${BENCH_OUT:-build/bench}
 for bin in "$SOLAR" "$BENCH"; do
   [ -x "$bin" ] || { echo "bench.sh: $bin is missing; run 'make' first" >&2; exit 2; }
 done
+# The server runs from the scratch directory: make the path absolute.
+SOLAR=$(readlink -f "$SOLAR")
 mkdir -p "$OUT"
 rm -f "$OUT"/*.json "$OUT"/summary.txt
 
@@ -66,11 +68,15 @@ trap 'exit 130' INT TERM
 # A UDP port nobody on this host has bound (from /proc/net/udp*), so the
 # config can name it before the server starts.
 free_udp_port() {
-  local used port
-  used=$(awk 'NR > 1 { split($2, a, ":"); print strtonum("0x" a[2]) }' /proc/net/udp /proc/net/udp6 2>/dev/null | sort -u)
+  local used="" hex port
+  # Column 2 is LOCAL_ADDRESS:PORT with the port in hex (awk here may be mawk:
+  # no strtonum, so bash converts).
+  for hex in $(awk 'FNR > 1 { n = split($2, a, ":"); print a[n] }' /proc/net/udp /proc/net/udp6 2>/dev/null); do
+    used+=" $((16#$hex)) "
+  done
   for _ in $(seq 200); do
     port=$((20000 + RANDOM % 40000))
-    grep -qx "$port" <<<"$used" || { echo "$port"; return 0; }
+    [[ "$used" == *" $port "* ]] || { echo "$port"; return 0; }
   done
   return 1
 }
@@ -96,7 +102,7 @@ EOF
 # reason in NOTE.
 start_server() {
   local log="$WORK/$1.log"
-  (cd "$WORK/data" && exec "$OLDPWD/$SOLAR" -c "$2") >"$log" 2>&1 &
+  (cd "$WORK/data" && exec "$SOLAR" -c "$2") >"$log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 200); do
     if grep -q "ready" "$log"; then

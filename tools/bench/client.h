@@ -43,7 +43,8 @@ struct ClientEnv {
   // Called when a client may have nothing left to do; the thread then checks
   // whether all have finished.
   std::function<void()> maybe_finished;
-  // Reports a local failure (socket(), say) once per thread and errno.
+  // Says on stderr why a call failed (socket(), connect()...), once per
+  // thread, call and errno: the counters say how often, this says why.
   std::function<void(const char* call, int error)> warn;
 };
 

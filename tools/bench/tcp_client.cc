@@ -11,7 +11,9 @@ namespace solar::bench {
 namespace {
 
 constexpr size_t kReadChunk = 64 * 1024;
-// Once this much output has been written, drop it rather than let out_ grow.
+// While the socket is full, the written front of out_ is dropped once it is
+// this large (out_ holds at most --pipeline requests, so this is about memory
+// reuse, not about bounding it).
 constexpr size_t kCompactOutputAt = 64 * 1024;
 
 }  // namespace
@@ -49,6 +51,7 @@ void TcpClient::connect(uint64_t now) {
     return;
   }
   if (errno != EINPROGRESS) {
+    env_.warn("connect()", errno);
     fail(ErrorKind::kConnect);
     return;
   }
@@ -74,6 +77,7 @@ void TcpClient::OnWrite(evutil_socket_t, short, void* arg) {
     socklen_t len = sizeof(error);
     if (getsockopt(self->fd_.get(), SOL_SOCKET, SO_ERROR, &error, &len) < 0) error = errno;
     if (error != 0) {
+      self->env_.warn("connect()", error);
       self->fail(ErrorKind::kConnect);
     } else {
       self->connected(MonoNanos());
@@ -149,8 +153,9 @@ bool TcpClient::flush() {
     });
     if (!r.ok()) {
       if (IsAgain(r.error)) {
-        // The server is not reading: wait for room rather than buffer without
-        // bound; the requests already queued keep their timestamps.
+        // The server reads slower than we write: wait until the socket takes
+        // more. The requests still in out_ keep their timestamps, so the wait
+        // is part of their latency, as it would be for a real client.
         if (out_written_ >= kCompactOutputAt) {
           out_.erase(0, out_written_);
           out_written_ = 0;
@@ -188,6 +193,7 @@ void TcpClient::armTimer(uint64_t at, uint64_t now) {
 
 void TcpClient::tick(uint64_t now) {
   if (state_ == State::kConnecting && now - connect_started_ns_ > env_.plan->options.timeout_ns) {
+    env_.warn("connect()", ETIMEDOUT);
     fail(ErrorKind::kConnect);
   } else if (state_ == State::kConnected) {
     // A late reply can no longer be told from the next one: start afresh.

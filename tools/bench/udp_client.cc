@@ -38,6 +38,7 @@ bool UdpClient::open() {
   // drops datagrams from anyone else, and ICMP port-unreachable comes back as
   // ECONNREFUSED.
   if (::connect(s, reinterpret_cast<const sockaddr*>(&plan.address), plan.address_length) != 0) {
+    env_.warn("connect()", errno);
     fail(ErrorKind::kConnect);
     return false;
   }
@@ -70,7 +71,8 @@ void UdpClient::readReplies(uint64_t now) {
     const auto r = RetryEintr([&] { return ::recv(fd_.get(), buffer.data(), buffer.size(), 0); });
     if (!r.ok()) {
       if (IsAgain(r.error)) break;
-      fail(ErrorKind::kConnect);  // ECONNREFUSED: nothing listens on the port
+      env_.warn("recv()", r.error);  // ECONNREFUSED: nothing listens on the port
+      fail(ErrorKind::kConnect);
       return;
     }
     const std::string_view reply(buffer.data(), static_cast<size_t>(r.value));
@@ -104,6 +106,7 @@ bool UdpClient::flush(uint64_t now) {
         setWriteInterest(true);
         return true;
       }
+      env_.warn("send()", r.error);
       fail(ErrorKind::kConnect);
       return false;
     }
