@@ -11,7 +11,7 @@ GTEST_LIBS := $(shell pkg-config --libs gtest gmock 2>/dev/null || echo -lgtest 
 
 CXXFLAGS ?= -O2 -g
 CXXFLAGS += -std=c++17 -Wall -Wextra -Wno-unused-parameter -pthread -MMD -MP
-CPPFLAGS += -Isrc -Itest/support -I$(B)/gen $(PKG_CFLAGS)
+CPPFLAGS += -Isrc -Itools -Itest/support -I$(B)/gen $(PKG_CFLAGS)
 LDLIBS += $(PKG_LIBS) -pthread -ldl
 
 PROTOS := $(wildcard proto/*.proto)
@@ -27,6 +27,8 @@ BENCH_LIB_OBJS := $(patsubst %.cc,$(B)/obj/%.o,$(filter-out tools/bench/main.cc,
 UNIT_SRCS := $(sort $(wildcard test/unit/*.cc))
 PROCESS_SRCS := $(sort $(wildcard test/process/*.cc test/support/*.cc))
 
+APPS := $(notdir $(wildcard src/apps/*))
+MODULES := $(patsubst %,$(B)/lib%.so,$(APPS))
 CLI_SRCS := $(sort $(wildcard tools/cli/*.cc))
 CLI_LIB_OBJS := $(patsubst %.cc,$(B)/obj/%.o,$(filter-out tools/cli/main.cc,$(CLI_SRCS)))
 CTL_SRCS := $(sort $(wildcard tools/ctl/*.cc))
@@ -34,7 +36,10 @@ BINS := $(B)/solar $(if $(BENCH_SRCS),$(B)/solar-bench) $(if $(CLI_SRCS),$(B)/so
         $(if $(CTL_SRCS),$(B)/solarctl)
 
 .PHONY: all test unit-test process-test run bench install check-includes
-all: $(BINS) $(B)/unit_tests $(B)/process_tests
+all: $(BINS) $(MODULES) $(B)/unit_tests $(B)/process_tests
+
+# Generated sources are not intermediates: never delete them after a build.
+.SECONDARY: $(PROTO_CC) $(PROTO_H)
 
 $(B)/gen/%.pb.cc $(B)/gen/%.pb.h: proto/%.proto
 	@mkdir -p $(B)/gen
@@ -67,11 +72,19 @@ $(B)/libsolar_main.a: $(B)/obj/src/main.o
 # initialisers that nothing else references.
 WHOLE_CORE := -Wl,--whole-archive $(B)/libsolar.a -Wl,--no-whole-archive
 
+# -rdynamic: worker modules resolve solar::RegisterWorker and the API from the binary.
 $(B)/solar: $(B)/obj/src/main.o $(B)/libsolar.a
-	$(CXX) $(CXXFLAGS) $< $(WHOLE_CORE) $(LDLIBS) -o $@
+	$(CXX) $(CXXFLAGS) -rdynamic $< $(WHOLE_CORE) $(LDLIBS) -o $@
+
+# Worker modules: each src/apps/NAME/ also builds as build/libNAME.so, loaded
+# with worker { module: "build/libNAME.so" }. A user's module is the same:
+#   g++ -std=c++17 -O2 -fPIC -shared -Isrc my_worker.cc -o libmy.so
+.SECONDEXPANSION:
+$(B)/lib%.so: $$(wildcard src/apps/%/*.cc) | $(PROTO_H)
+	$(CXX) $(CPPFLAGS) -std=c++17 -O2 -g -fPIC -shared $(filter %.cc,$^) -o $@
 
 $(B)/solar-bench: $(patsubst %.cc,$(B)/obj/%.o,$(BENCH_SRCS))
-	$(CXX) $(CXXFLAGS) $^ $(PKG_LIBS) -pthread -o $@
+	$(CXX) $(CXXFLAGS) $^ $(shell pkg-config --libs libevent) -pthread -o $@
 
 # solar-cli and solarctl link the core library for the generated protobuf code and helpers.
 $(B)/solar-cli: $(patsubst %.cc,$(B)/obj/%.o,$(CLI_SRCS)) $(B)/libsolar.a
@@ -92,7 +105,7 @@ check-includes:
 unit-test: $(B)/unit_tests
 	$(B)/unit_tests
 
-process-test: $(BINS) $(B)/process_tests
+process-test: $(BINS) $(MODULES) $(B)/process_tests
 	$(TEST_ENV) $(B)/process_tests
 
 TEST_ENV := SOLAR_BIN=$(abspath $(B)/solar) SOLAR_BENCH=$(abspath $(B)/solar-bench) \

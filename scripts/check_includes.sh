@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 rank() {
   case "$1" in
     api) echo 0 ;; base) echo 1 ;; sys|config|ipc) echo 2 ;; scoreboard) echo 3 ;;
-    app|apps) echo 4 ;; listener|worker|udp) echo 5 ;; master) echo 6 ;; *) echo 9 ;;
+    app|apps) echo 4 ;; listener|worker|udp|admin) echo 5 ;; master) echo 6 ;; *) echo 9 ;;
   esac
 }
 status=0

@@ -11,7 +11,11 @@
 
 #include <glog/logging.h>
 
-#include "app/registry.h"
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "app/module_loader.h"
 #include "config/config.h"
 #include "master/master.h"
 #include "sys/process_title.h"
@@ -26,6 +30,45 @@ void Usage(FILE* out) {
                "  -T       print the effective configuration and exit\n"
                "  -h       this help\n"
                "signals to the master: TERM/INT/QUIT graceful stop (a second one stops at once)\n");
+}
+
+// Detaches (nginx ngx_daemon): fork, the child calls setsid and points stdio
+// at /dev/null; the parent stays until the child reports ready on a pipe, so
+// `solar` in a script or ExecStart returns 0 only once the server serves, and
+// 1 if it failed to start. Returns true in the child.
+bool Daemonize(int* ready_fd) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    std::perror("solar: pipe");
+    return false;
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    std::perror("solar: fork");
+    return false;
+  }
+  if (pid > 0) {
+    close(fds[1]);
+    char c = 0;
+    ssize_t n;
+    do {
+      n = read(fds[0], &c, 1);
+    } while (n < 0 && errno == EINTR);
+    if (n == 1) _exit(0);
+    std::fprintf(stderr, "solar: failed to start; see the log in log_dir\n");
+    _exit(1);
+  }
+  close(fds[0]);
+  setsid();
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null >= 0) {
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(null, 2);
+    if (null > 2) close(null);
+  }
+  *ready_fd = fds[1];
+  return true;
 }
 
 }  // namespace
@@ -58,9 +101,9 @@ int main(int argc, char** argv) {
     if (test_only) std::fprintf(stderr, "solar: configuration test failed\n");
     return 1;
   }
-  if (!solar::HasWorker(config.worker().name())) {
-    std::string why;
-    solar::CreateWorker(config.worker().name(), &why);
+  // The worker (built-in or module) must load — checked in a throwaway child,
+  // because the master never runs user code.
+  if (std::string why; !solar::CheckWorkerLoadsInChild(config.worker(), &why)) {
     std::fprintf(stderr, "solar: %s: worker: %s\n", config_path.empty() ? "<embedded defaults>" : config_path.c_str(),
                  why.c_str());
     if (test_only) std::fprintf(stderr, "solar: configuration test failed\n");
@@ -79,10 +122,27 @@ int main(int argc, char** argv) {
     if (getcwd(cwd, sizeof(cwd)) != nullptr) config.set_pid_file(std::string(cwd) + "/" + config.pid_file());
   }
 
+  if (!config.log_dir().empty() && config.log_dir()[0] != '/') {
+    char cwd[4096];
+    if (getcwd(cwd, sizeof(cwd)) != nullptr) config.set_log_dir(std::string(cwd) + "/" + config.log_dir());
+  }
+  if (!config.worker().module().empty() && config.worker().module()[0] != '/') {
+    char cwd[4096];
+    if (getcwd(cwd, sizeof(cwd)) != nullptr) config.mutable_worker()->set_module(std::string(cwd) + "/" + config.worker().module());
+  }
+
+  int ready_fd = -1;
+  if (config.daemonize() && !Daemonize(&ready_fd)) return 1;
+
   solar::InitProcessTitle(argc, argv);
   FLAGS_logtostderr = config.log_dir().empty();
-  if (!config.log_dir().empty()) FLAGS_log_dir = config.log_dir();
+  if (!config.log_dir().empty()) {
+    mkdir(config.log_dir().c_str(), 0755);
+    FLAGS_log_dir = config.log_dir();
+  }
   FLAGS_logbufsecs = 0;
   google::InitGoogleLogging("solar");
-  return solar::RunMaster(config, config_path);
+  // A crash in any process logs its stack trace (children keep this handler).
+  google::InstallFailureSignalHandler();
+  return solar::RunMaster(config, config_path, ready_fd);
 }

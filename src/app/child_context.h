@@ -28,6 +28,11 @@ struct ChildContext {
   int in_fd = -1;      // the socketpair end this process reads
   std::vector<int> out_fds;  // listener: each worker's send end; worker: each listener's send end
   ProcessSlot* slot = nullptr;  // this process's scoreboard slot
+  ScoreboardHeader* header = nullptr;  // live settings, active worker count
+  Scoreboard* board = nullptr;         // admin: every slot, read-only
+  // Worker: start as a reload's replacement: initialise, then wait for SIGUSR2
+  // (the master hands over the slot) before reading requests.
+  bool standby = false;
   int udp_fd = -1;              // UDP roles: the socket the master bound
   int queue_id = -1;            // UDP roles: the SysV queue
   size_t queue_msgmax = 8192;   // UDP roles: the kernel's msgmax when the master started

@@ -15,11 +15,25 @@ std::string NameOf(const std::string& spec) {
   return spec.rfind(kPrefix, 0) == 0 ? spec.substr(kPrefix.size()) : std::string();
 }
 
+std::vector<std::string>& Log() {
+  static std::vector<std::string> log;
+  return log;
+}
+
 }  // namespace
 
 bool RegisterWorker(const char* name, WorkerFactory factory) {
   Registry()[name] = std::move(factory);
+  Log().push_back(name);
   return true;
+}
+
+size_t RegistrationCount() { return Log().size(); }
+
+std::vector<std::string> RegisteredSince(size_t count) {
+  std::vector<std::string> out;
+  for (size_t i = count; i < Log().size(); ++i) out.push_back("builtin:" + Log()[i]);
+  return out;
 }
 
 bool HasWorker(const std::string& spec) { return Registry().count(NameOf(spec)) > 0; }

@@ -17,4 +17,9 @@ std::unique_ptr<Worker> CreateWorker(const std::string& spec, std::string* error
 bool HasWorker(const std::string& spec);
 std::vector<std::string> RegisteredWorkers();
 
+// Registrations in order, for telling what a module added when it was loaded
+// (a module may re-register a built-in name: its new code wins).
+size_t RegistrationCount();
+std::vector<std::string> RegisteredSince(size_t count);
+
 }  // namespace solar

@@ -13,6 +13,7 @@
 #include <google/protobuf/text_format.h>
 
 #include "base/socket_address.h"
+#include "base/limits.h"
 
 namespace solar {
 namespace {
@@ -94,12 +95,27 @@ bool Validate(const Config& c, const Locator& at, std::string* error) {
   std::string why;
   if (!ParseSocketAddress(c.listen(), &addr, &why)) return fail("listen", "listen: " + why);
   if (c.listeners() < 1 || c.listeners() > 64) return fail("listeners", "listeners must be 1..64");
-  if (c.workers() < 1 || c.workers() > 1024) return fail("workers", "workers must be 1..1024");
+  if (c.workers() < 1 || c.workers() > kMaxWorkerSlots)
+    return fail("workers", "workers must be 1.." + std::to_string(kMaxWorkerSlots));
   if (c.protocol() == PROTOCOL_UNSPECIFIED) return fail("protocol", "protocol must be FRAME32, LINE or RAW");
   if (c.dispatch() == DISPATCH_UNSPECIFIED)
     return fail("dispatch", "dispatch must be ROUND_ROBIN or LEAST_CONNECTIONS");
-  if (c.worker().name().rfind("builtin:", 0) != 0 || c.worker().name().size() <= 8)
-    return fail("worker", "worker name must be \"builtin:NAME\"", "name");
+  if (c.worker().module().empty() &&
+      (c.worker().name().rfind("builtin:", 0) != 0 || c.worker().name().size() <= 8))
+    return fail("worker", "worker name must be \"builtin:NAME\" (or give a module)", "name");
+  if (c.worker().watch() && c.worker().module().empty())
+    return fail("worker", "watch needs a module to watch", "watch");
+  if (c.max_workers() > kMaxWorkerSlots)
+    return fail("max_workers", "max_workers must be at most " + std::to_string(kMaxWorkerSlots));
+  if (c.max_workers() != 0 && c.workers() > c.max_workers())
+    return fail("workers", "workers (" + std::to_string(c.workers()) + ") is above max_workers (" +
+                               std::to_string(c.max_workers()) + ")");
+  if (!c.admin_listen().empty() && !ParseSocketAddress(c.admin_listen(), &addr, &why))
+    return fail("admin_listen", "admin_listen: " + why);
+  if (c.daemonize() && c.log_dir().empty())
+    return fail("daemonize", "daemonize needs log_dir: a daemon's stderr goes to /dev/null");
+  if (c.reload_start_timeout_ms() < 100)
+    return fail("reload_start_timeout_ms", "reload_start_timeout_ms must be >= 100");
   if (c.user().empty()) return fail("user", "user must name a system user");
   if (getpwnam(c.user().c_str()) == nullptr) return fail("user", "no such user \"" + c.user() + "\"");
   if (c.pid_file().empty()) return fail("pid_file", "pid_file must be set");
@@ -119,6 +135,8 @@ bool Validate(const Config& c, const Locator& at, std::string* error) {
     if (u.max_datagram_bytes() < 1 || u.max_datagram_bytes() > 65507)
       return fail("udp", "udp.max_datagram_bytes must be 1..65507", "max_datagram_bytes");
     if (u.queue_bytes() < 65536) return fail("udp", "udp.queue_bytes must be >= 65536", "queue_bytes");
+    if (u.workers() > c.max_workers())
+      return fail("udp", "udp.workers is above max_workers (" + std::to_string(c.max_workers()) + ")", "workers");
   }
   return true;
 }
@@ -155,6 +173,9 @@ bool ParseConfig(const std::string& text, const std::string& name, Config* out, 
   if (!parser.MergeFromString(text, &config)) {
     *error = collector.first().empty() ? name + ": cannot parse" : collector.first();
     return false;
+  }
+  if (config.max_workers() == 0) {
+    config.set_max_workers(std::min<uint32_t>(kMaxWorkerSlots, std::max<uint32_t>(16, 2 * config.workers())));
   }
   if (config.has_udp()) {  // the udp section's own defaults, for what it leaves out
     UdpConfig* u = config.mutable_udp();

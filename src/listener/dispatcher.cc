@@ -5,8 +5,9 @@ namespace solar {
 Dispatcher::Dispatcher(DispatchMode mode, size_t workers, size_t start)
     : mode_(mode), load_(workers, 0), next_(workers ? start % workers : 0) {}
 
-size_t Dispatcher::assign() {
-  size_t n = load_.size();
+size_t Dispatcher::assign(size_t active) {
+  size_t n = active == 0 || active > load_.size() ? load_.size() : active;
+  if (next_ >= n) next_ = 0;
   size_t pick = next_;
   if (mode_ == LEAST_CONNECTIONS) {
     // Ties go round-robin from next_, so equal loads still rotate.

@@ -14,10 +14,12 @@ namespace solar {
 
 class Dispatcher {
  public:
+  // `workers`: every slot that may ever be addressed (max_workers).
   Dispatcher(DispatchMode mode, size_t workers, size_t start);
 
-  // Picks the worker for a new connection and counts it there.
-  size_t assign();
+  // Picks the worker for a new connection among the first `active` (a HUP
+  // may lower or raise it; slots above it only finish their connections).
+  size_t assign(size_t active);
   // A connection on `worker` closed.
   void release(size_t worker);
   size_t connections(size_t worker) const { return load_[worker]; }

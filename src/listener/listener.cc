@@ -209,9 +209,10 @@ void Listener::onAccept() {
 
 void Listener::acceptOne(UniqueFd fd, const sockaddr_storage& ss) {
   Add(ctx_.slot, kAccepted);
-  if (live_ >= config_.max_connections()) {
+  const uint32_t max_connections = ctx_.header->max_connections.load(std::memory_order_relaxed);
+  if (live_ >= max_connections) {
     Add(ctx_.slot, kRejected);
-    LOG_EVERY_T(WARNING, 5) << "listener " << id_ << ": max_connections (" << config_.max_connections()
+    LOG_EVERY_T(WARNING, 5) << "listener " << id_ << ": max_connections (" << max_connections
                             << ") reached; closing new connections";
     return;  // fd closes here
   }
@@ -227,7 +228,8 @@ void Listener::acceptOne(UniqueFd fd, const sockaddr_storage& ss) {
   }
   ClientAddress peer;
   peer.storage = ss;
-  size_t worker = dispatcher_.assign();
+  size_t worker = dispatcher_.assign(ctx_.header->active_workers.load(std::memory_order_relaxed));
+  ctx_.slot->conns_per_worker[worker].fetch_add(1, std::memory_order_relaxed);
   auto conn = std::make_unique<Connection>(std::move(fd), slot, next_gen_++, worker, peer);
   Connection* c = conn.get();
   c->read_ev.reset(event_new(base_.get(), c->fd(), EV_READ | EV_PERSIST, ClientReadCb, c));
@@ -394,6 +396,7 @@ void Listener::maybeFinish(Connection* c) {
 void Listener::closeConnection(Connection* c) {
   forward(c, RecordType::kClose, {}, 0);  // the worker runs onClose and frees its state
   dispatcher_.release(c->worker());
+  ctx_.slot->conns_per_worker[c->worker()].fetch_sub(1, std::memory_order_relaxed);
   reassembler_.drop(c->slot());
   uint32_t slot = c->slot();
   conns_[slot].reset();  // closes the fd, frees the events
@@ -555,14 +558,15 @@ void Listener::onChannelWritable(size_t w) {
 void Listener::onTick() {
   ++ticks_;
   const int64_t now = MonotonicMs();
-  const bool idle_sweep = config_.idle_timeout_ms() > 0 && ticks_ % 10 == 0;
+  const uint32_t idle_timeout_ms = ctx_.header->idle_timeout_ms.load(std::memory_order_relaxed);
+  const bool idle_sweep = idle_timeout_ms > 0 && ticks_ % 10 == 0;
   if (idle_sweep || stopping_) {
     for (auto& p : conns_) {
       Connection* c = p.get();
       if (c == nullptr || c->outstanding() > 0 || c->output().readable() > 0) continue;
       const int64_t idle = now - c->last_active_ms;
       if (stopping_ ? (c->input().readable() == 0 && idle >= kDrainLingerMs)
-                    : idle >= static_cast<int64_t>(config_.idle_timeout_ms())) {
+                    : idle >= static_cast<int64_t>(idle_timeout_ms)) {
         if (!stopping_) Add(ctx_.slot, kIdleClosed);
         closeConnection(c);
       }

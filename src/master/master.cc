@@ -1,49 +1,29 @@
 #include "master/master.h"
 
 #include <poll.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
 #include <cstring>
 #include <ctime>
-#include <memory>
-#include <vector>
 
 #include <glog/logging.h>
 
-#include "app/child_context.h"
-#include "base/socket_address.h"
-#include "base/sys_result.h"
-#include "base/unique_fd.h"
-#include "ipc/channel.h"
-#include "ipc/record.h"
 #include "ipc/msg_queue.h"
-#include "listener/listener.h"
-#include "master/process_table.h"
-#include "scoreboard/scoreboard.h"
+#include "master/master_impl.h"
 #include "sys/affinity.h"
 #include "sys/kernel_limits.h"
-#include "sys/pidfile.h"
-#include "sys/privilege.h"
 #include "sys/process_title.h"
-#include "sys/signals.h"
-#include "udp/udp_listener.h"
-#include "worker/worker_process.h"
 
 namespace solar {
-namespace {
 
+namespace {
 constexpr int64_t kMinHealthyLifeMs = 1000;  // dying sooner counts toward back-off
 constexpr size_t kSocketpairSndbuf = 4u << 20;
+}  // namespace
 
-int64_t NowMs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
-}
+int64_t MasterNowMs() { return NowMonotonicMs(); }
 
 std::string DescribeStatus(int status) {
   if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
@@ -55,65 +35,9 @@ std::string DescribeStatus(int status) {
   return "status " + std::to_string(status);
 }
 
-using Pair = std::array<UniqueFd, 2>;  // [0] sends, [1] receives
-
-class Master {
- public:
-  Master(const Config& config, std::string config_path)
-      : config_(config), config_path_(std::move(config_path)),
-        respawn_(kMinHealthyLifeMs, config.respawn_backoff_max_ms()) {}
-  int run();
-
- private:
-  enum class State { kRunning, kStoppingListeners, kStoppingWorkers, kDone };
-
-  bool setUp();
-  bool bindListeners();
-  bool setUpUdp();
-  void removeQueue();
-  bool makePair(Pair* pair, const std::string& what);
-  void spawn(ChildSlot& slot);
-  [[noreturn]] void childMain(ChildSlot& slot);
-  void handleSignal(int signo);
-  void reap();
-  void workerLost(const ChildSlot& slot);
-  void respawnDue(int64_t now);
-  void beginStop(const char* why);
-  void advanceStop(int64_t now);
-  void killAll(int sig);
-  void checkReady();
-  void logTotals();
-  int pollTimeoutMs(int64_t now) const;
-
-  const Config& config_;
-  const std::string config_path_;
-  RespawnPolicy respawn_;
-  State state_ = State::kRunning;
-  int exit_code_ = 0;
-  int64_t stop_deadline_ms_ = 0;
-  bool ready_logged_ = false;
-
-  UserIds user_;
-  bool drop_ = false;
-  std::vector<int> cpus_;
-  SocketAddress address_;
-  PidFile pid_file_;
-  SelfPipe signals_;
-  std::unique_ptr<Scoreboard> board_;
-  ProcessTable table_;
-  std::vector<UniqueFd> listen_fds_;   // one per listener
-  std::vector<Pair> worker_pairs_;     // listeners -> worker w
-  std::vector<Pair> listener_pairs_;   // workers (and master) -> listener l
-  std::vector<std::unique_ptr<ipc::OutChannel>> notices_;  // master -> listener l
-  pid_t master_pid_ = 0;
-  // UDP path (only with a udp section)
-  SocketAddress udp_address_;
-  UniqueFd udp_fd_;
-  int queue_id_ = -1;
-  int queue_id_for_children_ = -1;
-  size_t msgmax_ = 8192;
-  int64_t last_udp_term_ms_ = 0;
-};
+Master::Master(Config config, std::string config_path, int ready_fd)
+    : config_(std::move(config)), config_path_(std::move(config_path)), ready_fd_(ready_fd),
+      respawn_(kMinHealthyLifeMs, config_.respawn_backoff_max_ms()) {}
 
 bool Master::setUp() {
   master_pid_ = getpid();
@@ -132,15 +56,16 @@ bool Master::setUp() {
 
   KernelLimitNeeds needs;
   needs.nofile = config_.rlimit_nofile();
-  // A queue message is a 32-byte header plus the datagram.
   if (config_.has_udp()) {
+    // A queue message is a 32-byte header plus the datagram.
     needs.msgmax = config_.udp().max_datagram_bytes() + sizeof(ipc::UdpMessageHeader);
     needs.msgmnb = config_.udp().queue_bytes();
   }
   CheckKernelLimits(needs, config_.raise_kernel_limits());
 
-  // The pid file first: its lock refuses a second instance before that one
-  // could bind the same port (SO_REUSEPORT would let it).
+  // The pid file's lock first: it refuses a second instance before that one
+  // could bind the same port (SO_REUSEPORT would let it). The pid is written
+  // once the sockets are bound.
   pid_t holder = -1;
   if (!pid_file_.acquire(config_.pid_file(), &error, &holder)) {
     LOG(ERROR) << "cannot start: " << error;
@@ -152,16 +77,26 @@ bool Master::setUp() {
   }
   signal(SIGPIPE, SIG_IGN);
 
-  const size_t L = config_.listeners(), W = config_.workers();
-  const size_t U = config_.has_udp() ? config_.udp().workers() : 0;
-  board_ = Scoreboard::create(L + W + (U ? 1 + U : 0));
+  // Scoreboard layout: listeners, two slots per worker slot (a replacement
+  // starts beside the process it replaces), the UDP listener, two per UDP
+  // worker slot, the admin process.
+  const size_t L = config_.listeners(), Wmax = config_.max_workers();
+  board_ = Scoreboard::create(L + 4 * Wmax + 2);
   if (!board_) {
-    PLOG(ERROR) << "mmap() of the scoreboard (" << L + W << " slots) failed";
+    PLOG(ERROR) << "mmap() of the scoreboard failed";
     return false;
   }
+  ScoreboardHeader& h = board_->header();
+  h.master_pid.store(master_pid_);
+  h.started_ms.store(NowRealtimeMs());
+  h.state.store(static_cast<uint8_t>(ServerState::kStarting));
+  h.active_workers.store(config_.workers());
+  h.max_connections.store(config_.max_connections());
+  h.idle_timeout_ms.store(config_.idle_timeout_ms());
+
   if (!bindListeners()) return false;
-  worker_pairs_.resize(W);
-  for (size_t w = 0; w < W; ++w) {
+  worker_pairs_.resize(Wmax);
+  for (size_t w = 0; w < Wmax; ++w) {
     if (!makePair(&worker_pairs_[w], "worker " + std::to_string(w))) return false;
   }
   listener_pairs_.resize(L);
@@ -170,12 +105,82 @@ bool Master::setUp() {
     notices_.push_back(std::make_unique<ipc::OutChannel>(listener_pairs_[l][0].get()));
   }
   for (size_t l = 0; l < L; ++l) table_.add(Role::kListener, static_cast<int>(l), l);
-  for (size_t w = 0; w < W; ++w) table_.add(Role::kWorker, static_cast<int>(w), L + w);
-  if (U > 0) {
-    if (!setUpUdp()) return false;
-    table_.add(Role::kUdpListener, 0, L + W);
-    for (size_t u = 0; u < U; ++u) table_.add(Role::kUdpWorker, static_cast<int>(u), L + W + 1 + u);
+  for (size_t w = 0; w < Wmax; ++w) {
+    table_.add(Role::kWorker, static_cast<int>(w), L + 2 * w, L + 2 * w + 1).enabled = w < config_.workers();
   }
+  if (config_.has_udp()) {
+    if (!setUpUdp()) return false;
+    table_.add(Role::kUdpListener, 0, L + 2 * Wmax);
+    for (size_t u = 0; u < Wmax; ++u) {
+      table_.add(Role::kUdpWorker, static_cast<int>(u), L + 2 * Wmax + 1 + 2 * u, L + 2 * Wmax + 2 + 2 * u).enabled =
+          u < config_.udp().workers();
+    }
+  }
+  if (!config_.admin_listen().empty()) {
+    if (!setUpAdmin()) return false;
+    table_.add(Role::kAdmin, 0, L + 4 * Wmax + 1);
+  }
+  if (config_.worker().watch() && !setUpWatch()) return false;
+  if (!pid_file_.writePid(&error)) {
+    LOG(ERROR) << "cannot start: " << error;
+    return false;
+  }
+  return true;
+}
+
+bool Master::bindListeners() {
+  std::string error;
+  if (!ParseSocketAddress(config_.listen(), &address_, &error)) {
+    LOG(ERROR) << "listen: " << error;
+    return false;
+  }
+  for (uint32_t l = 0; l < config_.listeners(); ++l) {
+    UniqueFd fd(::socket(address_.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd) {
+      PLOG(ERROR) << "socket() for listener " << l << " failed";
+      return false;
+    }
+    int one = 1;
+    setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    // One socket per listener in a SO_REUSEPORT group: the kernel spreads new
+    // connections, so there is no thundering herd and no accept lock (seed 003 §4.2).
+    if (setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+      PLOG(ERROR) << "setsockopt(SO_REUSEPORT) for listener " << l << " failed";
+      return false;
+    }
+    if (::bind(fd.get(), address_.get(), address_.length) != 0) {
+      PLOG(ERROR) << "bind(" << address_.toString() << ") for listener " << l << " failed";
+      return false;
+    }
+    if (::listen(fd.get(), static_cast<int>(config_.backlog())) != 0) {
+      PLOG(ERROR) << "listen(" << address_.toString() << ") for listener " << l << " failed";
+      return false;
+    }
+    if (address_.port() == 0) {  // port 0: the rest of the group binds the port the kernel chose
+      socklen_t len = sizeof(address_.storage);
+      getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address_.storage), &len);
+    }
+    listen_fds_.push_back(std::move(fd));
+  }
+  return true;
+}
+
+bool Master::setUpAdmin() {
+  std::string error;
+  if (!ParseSocketAddress(config_.admin_listen(), &admin_address_, &error)) {
+    LOG(ERROR) << "admin_listen: " << error;
+    return false;
+  }
+  admin_fd_.reset(::socket(admin_address_.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  int one = 1;
+  setsockopt(admin_fd_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (!admin_fd_ || ::bind(admin_fd_.get(), admin_address_.get(), admin_address_.length) != 0 ||
+      ::listen(admin_fd_.get(), 64) != 0) {
+    PLOG(ERROR) << "binding the admin endpoint on " << admin_address_.toString() << " failed";
+    return false;
+  }
+  socklen_t len = sizeof(admin_address_.storage);
+  getsockname(admin_fd_.get(), reinterpret_cast<sockaddr*>(&admin_address_.storage), &len);
   return true;
 }
 
@@ -233,43 +238,6 @@ void Master::removeQueue() {
   queue_id_ = -1;
 }
 
-bool Master::bindListeners() {
-  std::string error;
-  if (!ParseSocketAddress(config_.listen(), &address_, &error)) {
-    LOG(ERROR) << "listen: " << error;
-    return false;
-  }
-  for (uint32_t l = 0; l < config_.listeners(); ++l) {
-    UniqueFd fd(::socket(address_.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!fd) {
-      PLOG(ERROR) << "socket() for listener " << l << " failed";
-      return false;
-    }
-    int one = 1;
-    setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    // One socket per listener in a SO_REUSEPORT group: the kernel spreads new
-    // connections, so there is no thundering herd and no accept lock (seed 003 §4.2).
-    if (setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
-      PLOG(ERROR) << "setsockopt(SO_REUSEPORT) for listener " << l << " failed";
-      return false;
-    }
-    if (::bind(fd.get(), address_.get(), address_.length) != 0) {
-      PLOG(ERROR) << "bind(" << address_.toString() << ") for listener " << l << " failed";
-      return false;
-    }
-    if (::listen(fd.get(), static_cast<int>(config_.backlog())) != 0) {
-      PLOG(ERROR) << "listen(" << address_.toString() << ") for listener " << l << " failed";
-      return false;
-    }
-    if (address_.port() == 0) {  // port 0: the rest of the group binds the port the kernel chose
-      socklen_t len = sizeof(address_.storage);
-      getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address_.storage), &len);
-    }
-    listen_fds_.push_back(std::move(fd));
-  }
-  return true;
-}
-
 bool Master::makePair(Pair* pair, const std::string& what) {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -287,90 +255,8 @@ bool Master::makePair(Pair* pair, const std::string& what) {
   return true;
 }
 
-void Master::spawn(ChildSlot& slot) {
-  board_->reset(slot.board, slot.role);
-  ++slot.spawns;
-  slot.respawn_at_ms = -1;
-  sigset_t old;
-  BlockAllSignals(&old);  // no handler may run in the child before it resets them
-  pid_t pid = fork();
-  if (pid == 0) childMain(slot);
-  RestoreSignalMask(old);
-  if (pid < 0) {
-    PLOG(ERROR) << "fork() for " << RoleName(slot.role) << " " << slot.index << " failed; retrying in 1 s";
-    slot.respawn_at_ms = NowMs() + 1000;
-    return;
-  }
-  slot.pid = pid;
-  slot.started_ms = NowMs();
-  board_->slot(slot.board).pid.store(pid);
-}
-
-// The child's fixed order (STYLE rule 7): signal dispositions, affinity,
-// privilege drop, parent-death signal, close what this role does not use,
-// unblock signals, run the role.
-void Master::childMain(ChildSlot& slot) {
-  ResetSignalsInChild();  // defaults while still blocked
-  const std::string role = std::string(RoleName(slot.role)) + " " + std::to_string(slot.index);
-  SetProcessTitle("solar: " + role);
-  if (!cpus_.empty()) {
-    int cpu = CpuForSlot(static_cast<int>(slot.board), cpus_);
-    if (!PinToCpu(cpu)) PLOG(WARNING) << role << ": sched_setaffinity(cpu " << cpu << ") failed";
-  }
-  if (drop_) {
-    std::string error;
-    if (DropPrivileges(user_, &error) != DropResult::kDropped) {
-      LOG(ERROR) << role << ": dropping privileges to \"" << config_.user() << "\" failed: " << error;
-      _exit(kExitFatal);
-    }
-  }
-  // After the drop: a credential change clears PDEATHSIG. No child outlives a
-  // killed master; if it already died, leave now.
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != master_pid_) _exit(kExitOk);
-
-  ChildContext ctx;
-  ctx.config = &config_;
-  ctx.config_path = config_path_;
-  ctx.index = slot.index;
-  ctx.epoch = slot.spawns;
-  ctx.slot = &board_->slot(slot.board);
-  signals_.close();
-  pid_file_.closeInChild();
-  notices_.clear();
-  queue_id_ = -1;  // the master alone removes the queue
-  if (slot.role == Role::kListener) {
-    ctx.listen_fd = listen_fds_[slot.index].release();
-    ctx.in_fd = listener_pairs_[slot.index][1].release();
-    for (auto& p : worker_pairs_) ctx.out_fds.push_back(p[0].release());
-  } else if (slot.role == Role::kWorker) {
-    ctx.in_fd = worker_pairs_[slot.index][1].release();
-    for (auto& p : listener_pairs_) ctx.out_fds.push_back(p[0].release());
-  } else {
-    ctx.udp_fd = udp_fd_.release();
-    ctx.queue_id = queue_id_for_children_;
-    ctx.queue_msgmax = msgmax_;
-  }
-  udp_fd_.reset();
-  listen_fds_.clear();  // closes every end this role did not take
-  worker_pairs_.clear();
-  listener_pairs_.clear();
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-
-  int code = kExitOk;
-  switch (slot.role) {
-    case Role::kListener: code = RunListener(ctx); break;
-    case Role::kWorker: code = RunWorker(ctx); break;
-    case Role::kUdpListener: code = RunUdpListener(ctx); break;
-    case Role::kUdpWorker: code = RunUdpWorker(ctx); break;
-    default: code = kExitFatal;
-  }
-  google::FlushLogFiles(google::GLOG_INFO);
-  exit(code);
-}
-
+// Signals as process control (PHP-FPM fpm_pctl): a duplicate is ignored, and
+// nothing overrides a stop.
 void Master::handleSignal(int signo) {
   switch (signo) {
     case SIGCHLD:
@@ -382,93 +268,41 @@ void Master::handleSignal(int signo) {
       if (state_ == State::kRunning) {
         beginStop(strsignal(signo));
       } else if (state_ != State::kDone) {
-        // A second stop signal during the drain: stop at once.
         LOG(WARNING) << "second stop signal during the drain: killing all children now";
         killAll(SIGKILL);
       }
       break;
-    case SIGHUP:
     case SIGUSR1:
+      if (state_ == State::kRunning) startReload("USR1");
+      break;
+    case SIGHUP:
+      if (state_ == State::kRunning) reconfigure();
+      break;
     case SIGUSR2:
-      LOG(WARNING) << strsignal(signo) << " received: reload is not supported by this build; ignored";
+      LOG(WARNING) << "USR2 (binary upgrade) is not supported by this version; ignored";
       break;
     default:
       break;
   }
 }
 
-void Master::reap() {
-  for (;;) {
-    int status = 0;
-    pid_t pid = waitpid(-1, &status, WNOHANG);
-    if (pid <= 0) return;
-    ChildSlot* slot = table_.byPid(pid);
-    if (slot == nullptr) continue;
-    const std::string who = std::string(RoleName(slot->role)) + " " + std::to_string(slot->index) + " (pid " +
-                            std::to_string(pid) + ")";
-    slot->pid = 0;
-    board_->slot(slot->board).pid.store(0);
-    board_->slot(slot->board).state.store(static_cast<uint8_t>(SlotState::kEmpty));
-    const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == kExitOk;
-    if (slot->role == Role::kWorker) workerLost(*slot);
-    if (state_ != State::kRunning) {
-      if (!clean) LOG(WARNING) << who << " " << DescribeStatus(status) << " during stop";
-      continue;
-    }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == kExitFatal) {
-      LOG(ERROR) << who << " cannot run safely (" << DescribeStatus(status) << "); stopping the server";
-      exit_code_ = 1;
-      beginStop("a child failed fatally");
-      continue;
-    }
-    const int64_t now = NowMs();
-    const int64_t delay = respawn_.onExit(slot, now);
-    LOG(WARNING) << who << " " << DescribeStatus(status) << "; respawning in the same slot"
-                 << (delay > 0 ? " in " + std::to_string(delay) + " ms (it keeps dying at start)" : "");
-    slot->respawn_at_ms = now + delay;
-  }
-}
-
-// A dead worker may have taken requests it never answered; the scoreboard says
-// which. Tell each listener, in the same FIFO the worker's replies used, so a
-// reply sent just before the death is seen first.
-void Master::workerLost(const ChildSlot& slot) {
-  ProcessSlot& ps = board_->slot(slot.board);
-  std::vector<std::string> per_listener(listener_pairs_.size());
-  for (uint32_t i = 0; i < ps.held_high && i < kMaxHeld; ++i) {
-    const HeldEntry& e = ps.held[i];
-    if (!e.used || e.listener >= per_listener.size()) continue;
-    ipc::HeldEntry out{e.conn_id, e.conn_gen, e.seq};
-    per_listener[e.listener].append(reinterpret_cast<const char*>(&out), sizeof(out));
-  }
-  for (size_t l = 0; l < per_listener.size(); ++l) {
-    if (per_listener[l].empty() && !ps.held_overflow) continue;
-    ipc::RecordHeader h = ipc::MakeHeader(ipc::RecordType::kWorkerLost, static_cast<uint16_t>(l),
-                                          static_cast<uint32_t>(slot.index), 0);
-    if (ps.held_overflow) h.flags |= ipc::kFlagOverflow;
-    notices_[l]->append(h, per_listener[l]);
-    notices_[l]->flush();  // on EAGAIN the poll loop retries
-  }
-}
-
-void Master::respawnDue(int64_t now) {
-  if (state_ != State::kRunning) return;
-  for (auto& slot : table_.slots()) {
-    if (slot.pid == 0 && slot.respawn_at_ms >= 0 && slot.respawn_at_ms <= now) spawn(slot);
-  }
-}
-
 void Master::beginStop(const char* why) {
   if (state_ != State::kRunning) return;
   LOG(INFO) << "stopping (" << why << "): no new connections; finishing requests in flight";
+  notifySystemd("STOPPING=1");
   state_ = State::kStoppingListeners;
-  stop_deadline_ms_ = NowMs() + config_.graceful_timeout_ms();
+  board_->header().state.store(static_cast<uint8_t>(ServerState::kStopping));
+  stop_deadline_ms_ = MasterNowMs() + config_.graceful_timeout_ms();
+  reload_ = Reload();
   // Our copies of the listening sockets go now, so the port closes as soon as
   // each listener closes its own.
   listen_fds_.clear();
   for (auto& slot : table_.slots()) {
     slot.respawn_at_ms = -1;
-    if ((slot.role == Role::kListener || slot.role == Role::kUdpListener) && slot.pid > 0) kill(slot.pid, SIGTERM);
+    if (slot.standby_pid > 0) kill(slot.standby_pid, SIGTERM);
+    if ((slot.role == Role::kListener || slot.role == Role::kUdpListener || slot.role == Role::kAdmin) &&
+        slot.pid > 0)
+      kill(slot.pid, SIGTERM);
   }
 }
 
@@ -479,7 +313,7 @@ void Master::advanceStop(int64_t now) {
     // UDP workers first drain what the UDP listener queued.
     state_ = State::kStoppingWorkers;
     for (auto& slot : table_.slots()) {
-      if ((slot.role == Role::kWorker || slot.role == Role::kUdpWorker) && slot.pid > 0) kill(slot.pid, SIGTERM);
+      if (isWorkerRole(slot.role) && slot.pid > 0) kill(slot.pid, SIGTERM);
     }
     last_udp_term_ms_ = now;
   }
@@ -503,23 +337,34 @@ void Master::advanceStop(int64_t now) {
 void Master::killAll(int sig) {
   for (auto& slot : table_.slots()) {
     if (slot.pid > 0) kill(slot.pid, sig);
+    if (slot.standby_pid > 0) kill(slot.standby_pid, sig);
   }
 }
 
 void Master::checkReady() {
-  if (ready_logged_ || state_ != State::kRunning) return;
+  if (ready_ || state_ != State::kRunning) return;
   for (auto& slot : table_.slots()) {
+    if (!slot.enabled) continue;
     if (slot.pid <= 0) return;
     auto st = static_cast<SlotState>(board_->slot(slot.board).state.load());
     if (st != SlotState::kIdle && st != SlotState::kBusy) return;
   }
-  ready_logged_ = true;
+  ready_ = true;
+  board_->header().state.store(static_cast<uint8_t>(ServerState::kRunning));
   LOG(INFO) << "ready: listening on " << address_.toString() << " with " << config_.listeners()
-            << " listener(s) and " << config_.workers() << " worker(s) running " << config_.worker().name()
+            << " listener(s) and " << config_.workers() << " worker(s) running "
+            << (config_.worker().module().empty() ? config_.worker().name() : config_.worker().module())
             << (config_.has_udp() ? "; udp on " + udp_address_.toString() + " with " +
                                         std::to_string(config_.udp().workers()) + " udp worker(s)"
                                   : std::string())
+            << (config_.admin_listen().empty() ? std::string() : "; admin on " + admin_address_.toString())
             << ", master pid " << getpid();
+  notifySystemd("READY=1");
+  if (ready_fd_ >= 0) {  // daemon mode: the parent waiting in the foreground may exit 0 now
+    [[maybe_unused]] ssize_t n = write(ready_fd_, "1", 1);
+    close(ready_fd_);
+    ready_fd_ = -1;
+  }
 }
 
 // One line per role with its non-zero counters summed over its slots, so a
@@ -529,26 +374,31 @@ void Master::logTotals() {
     uint64_t sum[kCounterCount] = {};
     bool any = false;
     for (auto& slot : table_.slots()) {
-      if (slot.role != role) continue;
+      if (slot.role != role || !slot.enabled) continue;
       any = true;
-      for (int c = 0; c < kCounterCount; ++c) sum[c] += board_->slot(slot.board).counters[c].load();
+      for (size_t b : {slot.board, slot.alt_board}) {
+        if (slot.role != Role::kWorker && slot.role != Role::kUdpWorker && b != slot.board) continue;
+        for (int c = 0; c < kCounterCount; ++c) sum[c] += board_->slot(b).counters[c].load();
+      }
     }
     if (!any) continue;
     std::string line;
     for (int c = 0; c < kCounterCount; ++c) {
-      if (sum[c] != 0 && c != kConnections && c != kQueuedToWorker) line += " " + std::string(CounterName(c)) + "=" + std::to_string(sum[c]);
+      if (sum[c] != 0 && c != kConnections && c != kQueuedToWorker)
+        line += " " + std::string(CounterName(c)) + "=" + std::to_string(sum[c]);
     }
     LOG(INFO) << "totals for " << RoleName(role) << "s since their last start:" << (line.empty() ? " none" : line);
   }
 }
 
 int Master::pollTimeoutMs(int64_t now) const {
-  int64_t next = now + 1000;
-  if (!ready_logged_) next = now + 20;
+  int64_t next = now + 100;  // heartbeat: timeouts, recycling, reload steps
+  if (!ready_ || reload_.active) next = now + 20;
   if (state_ != State::kRunning && state_ != State::kDone) next = std::min(next, now + 50);
   for (const auto& slot : const_cast<ProcessTable&>(table_).slots()) {
     if (slot.pid == 0 && slot.respawn_at_ms >= 0) next = std::min(next, slot.respawn_at_ms);
   }
+  if (watch_due_ms_ >= 0) next = std::min(next, watch_due_ms_);
   return static_cast<int>(std::max<int64_t>(0, next - now));
 }
 
@@ -557,14 +407,17 @@ int Master::run() {
     removeQueue();
     return 1;
   }
-  for (auto& slot : table_.slots()) spawn(slot);
+  for (auto& slot : table_.slots()) {
+    if (slot.enabled) spawn(slot, /*standby=*/false);
+  }
   while (state_ != State::kDone) {
     std::vector<pollfd> fds;
     fds.push_back({signals_.readFd(), POLLIN, 0});
+    if (inotify_fd_) fds.push_back({inotify_fd_.get(), POLLIN, 0});
     for (auto& n : notices_) {
       if (n->hasPending()) fds.push_back({n->fd(), POLLOUT, 0});
     }
-    int64_t now = NowMs();
+    int64_t now = MasterNowMs();
     int rc = ::poll(fds.data(), fds.size(), pollTimeoutMs(now));
     if (rc < 0 && errno != EINTR) PLOG(ERROR) << "poll() in the master failed";
     for (int signo; (signo = signals_.next()) != 0;) handleSignal(signo);
@@ -572,10 +425,20 @@ int Master::run() {
     for (auto& n : notices_) {
       if (n->hasPending()) n->flush();
     }
-    now = NowMs();
+    now = MasterNowMs();
+    if (inotify_fd_ && fds.size() > 1 && (fds[1].revents & POLLIN)) onWatchEvent(now);
+    if (watch_due_ms_ >= 0 && now >= watch_due_ms_ && state_ == State::kRunning) {
+      watch_due_ms_ = -1;
+      startReload("module " + config_.worker().module() + " changed");
+    }
     respawnDue(now);
     checkReady();
-    if (state_ != State::kRunning) advanceStop(now);
+    if (state_ == State::kRunning) {
+      heartbeat(now);
+      if (reload_.active) stepReload(now);
+    } else {
+      advanceStop(now);
+    }
   }
   logTotals();
   removeQueue();
@@ -584,10 +447,8 @@ int Master::run() {
   return exit_code_;
 }
 
-}  // namespace
-
-int RunMaster(const Config& config, const std::string& config_path) {
-  Master master(config, config_path);
+int RunMaster(const Config& config, const std::string& config_path, int ready_fd) {
+  Master master(config, config_path, ready_fd);
   return master.run();
 }
 

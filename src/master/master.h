@@ -12,7 +12,8 @@
 
 namespace solar {
 
-// Runs the server until it stops; returns the process exit code.
-int RunMaster(const Config& config, const std::string& config_path);
+// Runs the server until it stops; returns the process exit code. `ready_fd`
+// (daemon mode, else -1) gets one byte once every child is up.
+int RunMaster(const Config& config, const std::string& config_path, int ready_fd);
 
 }  // namespace solar

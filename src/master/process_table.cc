@@ -14,11 +14,12 @@ int64_t RespawnPolicy::onExit(ChildSlot* slot, int64_t now_ms) const {
   return std::min<int64_t>(int64_t{100} << shift, max_ms_);
 }
 
-ChildSlot& ProcessTable::add(Role role, int index, size_t board) {
+ChildSlot& ProcessTable::add(Role role, int index, size_t board, size_t alt_board) {
   ChildSlot s;
   s.role = role;
   s.index = index;
   s.board = board;
+  s.alt_board = alt_board;
   slots_.push_back(s);
   return slots_.back();
 }
@@ -30,12 +31,27 @@ ChildSlot* ProcessTable::byPid(pid_t pid) {
   return nullptr;
 }
 
+ChildSlot* ProcessTable::byStandbyPid(pid_t pid) {
+  for (auto& s : slots_) {
+    if (s.standby_pid == pid) return &s;
+  }
+  return nullptr;
+}
+
+ChildSlot* ProcessTable::find(Role role, int index) {
+  for (auto& s : slots_) {
+    if (s.role == role && s.index == index) return &s;
+  }
+  return nullptr;
+}
+
 size_t ProcessTable::running(Role role) const {
   return std::count_if(slots_.begin(), slots_.end(), [&](const ChildSlot& s) { return s.role == role && s.pid > 0; });
 }
 
 size_t ProcessTable::running() const {
-  return std::count_if(slots_.begin(), slots_.end(), [](const ChildSlot& s) { return s.pid > 0; });
+  return std::count_if(slots_.begin(), slots_.end(),
+                       [](const ChildSlot& s) { return s.pid > 0 || s.standby_pid > 0; });
 }
 
 }  // namespace solar

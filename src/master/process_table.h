@@ -1,6 +1,8 @@
 // The master's table of child slots (nginx ngx_processes[]): one entry per
-// listener and worker. A respawn reuses its entry, and with it the slot's
-// socketpair and listening socket. Pure bookkeeping plus the back-off policy.
+// listener, worker slot (up to max_workers), UDP listener, UDP worker slot and
+// the admin process. A respawn reuses its entry, and with it the slot's
+// socketpair and listening socket. Each worker entry has two scoreboard slots,
+// so a reload's replacement can start beside the process it replaces.
 // Runs in: master.
 #pragma once
 
@@ -15,9 +17,14 @@ namespace solar {
 
 struct ChildSlot {
   Role role = Role::kNone;
-  int index = 0;     // listener or worker number
-  size_t board = 0;  // scoreboard slot
-  pid_t pid = 0;     // 0 when not running
+  int index = 0;         // listener or worker number
+  size_t board = 0;      // scoreboard slot of the running process
+  size_t alt_board = 0;  // worker roles: the slot a replacement starts in
+  bool enabled = true;   // worker slots above the configured count are off
+  bool removing = false; // scale-down: retire once its connections are gone
+  pid_t pid = 0;         // 0 when not running
+  pid_t standby_pid = 0; // a reload's replacement, not yet serving
+  bool retire_sent = false;
   uint32_t spawns = 0;
   int64_t started_ms = 0;  // monotonic
   int fast_failures = 0;   // consecutive deaths soon after start
@@ -31,6 +38,7 @@ class RespawnPolicy {
   RespawnPolicy(int64_t min_life_ms, int64_t max_ms) : min_life_ms_(min_life_ms), max_ms_(max_ms) {}
   // Updates slot.fast_failures and returns the delay before the respawn.
   int64_t onExit(ChildSlot* slot, int64_t now_ms) const;
+  void setMax(int64_t max_ms) { max_ms_ = max_ms; }
 
  private:
   int64_t min_life_ms_;
@@ -39,8 +47,10 @@ class RespawnPolicy {
 
 class ProcessTable {
  public:
-  ChildSlot& add(Role role, int index, size_t board);
-  ChildSlot* byPid(pid_t pid);
+  ChildSlot& add(Role role, int index, size_t board, size_t alt_board = 0);
+  ChildSlot* byPid(pid_t pid);         // running process of a slot
+  ChildSlot* byStandbyPid(pid_t pid);  // a replacement not yet serving
+  ChildSlot* find(Role role, int index);
   std::vector<ChildSlot>& slots() { return slots_; }
   size_t running(Role role) const;
   size_t running() const;

@@ -18,6 +18,7 @@ const char* RoleName(Role r) {
     case Role::kWorker: return "worker";
     case Role::kUdpListener: return "udp_listener";
     case Role::kUdpWorker: return "udp_worker";
+    case Role::kAdmin: return "admin";
   }
   return "unknown";
 }
@@ -29,6 +30,18 @@ const char* SlotStateName(SlotState s) {
     case SlotState::kIdle: return "idle";
     case SlotState::kBusy: return "busy";
     case SlotState::kStopping: return "stopping";
+    case SlotState::kStandby: return "standby";
+    case SlotState::kRetiring: return "retiring";
+  }
+  return "unknown";
+}
+
+const char* ServerStateName(ServerState s) {
+  switch (s) {
+    case ServerState::kStarting: return "starting";
+    case ServerState::kRunning: return "running";
+    case ServerState::kReloading: return "reloading";
+    case ServerState::kStopping: return "stopping";
   }
   return "unknown";
 }
@@ -43,23 +56,34 @@ const char* CounterName(int c) {
 }
 
 std::unique_ptr<Scoreboard> Scoreboard::create(size_t slots) {
-  size_t bytes = sizeof(ProcessSlot) * slots;
+  size_t bytes = sizeof(ScoreboardHeader) + sizeof(ProcessSlot) * slots;
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return nullptr;
-  auto* base = static_cast<ProcessSlot*>(p);
-  for (size_t i = 0; i < slots; ++i) new (&base[i]) ProcessSlot();  // zeroed by mmap already
-  return std::unique_ptr<Scoreboard>(new Scoreboard(base, slots));
+  return std::unique_ptr<Scoreboard>(new Scoreboard(p, bytes, slots));
 }
 
-Scoreboard::~Scoreboard() { munmap(base_, sizeof(ProcessSlot) * slots_); }
+Scoreboard::Scoreboard(void* map, size_t bytes, size_t slots)
+    : map_(map), bytes_(bytes), slots_(slots) {
+  // mmap zeroes the region; placement-new gives the atomics their lifetime.
+  header_ = new (map) ScoreboardHeader();
+  base_ = reinterpret_cast<ProcessSlot*>(static_cast<char*>(map) + sizeof(ScoreboardHeader));
+  for (size_t i = 0; i < slots; ++i) new (&base_[i]) ProcessSlot();
+}
 
-void Scoreboard::reset(size_t i, Role role) {
+Scoreboard::~Scoreboard() { munmap(map_, bytes_); }
+
+void Scoreboard::reset(size_t i, Role role, int index) {
   ProcessSlot& s = base_[i];
   s.pid.store(0);
   s.role.store(static_cast<uint8_t>(role));
   s.state.store(static_cast<uint8_t>(SlotState::kStarting));
+  s.recycle.store(0);
+  s.index.store(index);
   s.started_ms.store(NowRealtimeMs());
+  s.request_start_ms.store(0);
   for (auto& c : s.counters) c.store(0);
+  for (auto& c : s.conns_per_worker) c.store(0);
+  std::memset(&s.current, 0, sizeof(s.current));
   s.held_high = 0;
   s.held_overflow = 0;
   std::memset(s.held, 0, sizeof(s.held));
@@ -92,6 +116,12 @@ void HeldList::erase(uint16_t listener, uint32_t conn_id, uint32_t conn_gen, uin
       return;
     }
   }
+}
+
+int64_t NowMonotonicMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
 }
 
 int64_t NowRealtimeMs() {

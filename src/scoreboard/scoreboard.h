@@ -19,12 +19,16 @@
 #include <cstdint>
 #include <memory>
 
+#include "base/limits.h"
 #include "base/noncopyable.h"
 
 namespace solar {
 
-enum class Role : uint8_t { kNone = 0, kListener, kWorker, kUdpListener, kUdpWorker };
-enum class SlotState : uint8_t { kEmpty = 0, kStarting, kIdle, kBusy, kStopping };
+enum class Role : uint8_t { kNone = 0, kListener, kWorker, kUdpListener, kUdpWorker, kAdmin };
+// kStandby: a reload's replacement, initialised (module loaded, onStart done)
+// and waiting for the master to hand it the slot. kRetiring: lets go of its
+// slot, finishes what it holds, exits.
+enum class SlotState : uint8_t { kEmpty = 0, kStarting, kIdle, kBusy, kStopping, kStandby, kRetiring };
 const char* RoleName(Role r);
 const char* SlotStateName(SlotState s);
 
@@ -66,12 +70,32 @@ struct HeldEntry {
 
 inline constexpr size_t kMaxHeld = 256;
 
+// What a worker is serving now (written before process(), read by the master
+// when the request outlives request_timeout: the worker is stuck in it then).
+struct CurrentRequest {
+  uint16_t listener;
+  uint8_t transport;  // 0 TCP, 1 UDP
+  uint8_t addr_family;
+  uint16_t port;
+  uint16_t reserved;
+  uint32_t conn_id;
+  uint32_t conn_gen;
+  uint64_t seq;
+  uint8_t addr[16];
+};
+
 struct alignas(64) ProcessSlot {
   std::atomic<int32_t> pid;
   std::atomic<uint8_t> role;
   std::atomic<uint8_t> state;
+  std::atomic<uint8_t> recycle;     // worker: max_requests reached; asks for a replacement
+  std::atomic<int32_t> index;       // listener/worker number
   std::atomic<int64_t> started_ms;  // CLOCK_REALTIME ms
+  std::atomic<int64_t> request_start_ms;  // CLOCK_MONOTONIC ms of the request in process(); 0 when idle
   std::atomic<uint64_t> counters[kCounterCount];
+  CurrentRequest current;
+  // Listener only: its open connections per worker slot (scale-down waits for 0).
+  std::atomic<uint32_t> conns_per_worker[kMaxWorkerSlots];
   // Worker only. Written by the worker without atomics: the master reads it
   // only after waitpid() has reported the writer dead.
   uint32_t held_high;      // entries [0, held_high) may be in use
@@ -79,19 +103,42 @@ struct alignas(64) ProcessSlot {
   HeldEntry held[kMaxHeld];
 };
 
+enum class ServerState : uint8_t { kStarting = 0, kRunning, kReloading, kStopping };
+const char* ServerStateName(ServerState s);
+
+// Written by the master; read by every child. Settings here change live (HUP).
+struct alignas(64) ScoreboardHeader {
+  std::atomic<int32_t> master_pid;
+  std::atomic<uint8_t> state;          // ServerState
+  std::atomic<int64_t> started_ms;     // CLOCK_REALTIME ms
+  std::atomic<uint64_t> reloads;       // rolling reloads completed
+  std::atomic<uint64_t> reload_failures;
+  std::atomic<uint64_t> respawns;      // children replaced after an unplanned exit
+  std::atomic<uint64_t> timeouts;      // workers killed by request_timeout
+  std::atomic<uint64_t> recycles;      // workers replaced for max_requests / max_rss
+  std::atomic<uint32_t> active_workers;   // listeners assign new connections to [0, this)
+  std::atomic<uint32_t> max_connections;  // per listener
+  std::atomic<uint32_t> idle_timeout_ms;
+};
+
 class Scoreboard : NonCopyable {
  public:
-  // Maps an anonymous shared region with `slots` slots; nullptr with errno set.
+  // Maps an anonymous shared region with a header and `slots` slots; nullptr
+  // with errno set.
   static std::unique_ptr<Scoreboard> create(size_t slots);
   ~Scoreboard();
 
   size_t size() const { return slots_; }
+  ScoreboardHeader& header() { return *header_; }
   ProcessSlot& slot(size_t i) { return base_[i]; }
   // Clears a slot for a new process (master, before forking into it).
-  void reset(size_t i, Role role);
+  void reset(size_t i, Role role, int index);
 
  private:
-  Scoreboard(ProcessSlot* base, size_t slots) : base_(base), slots_(slots) {}
+  Scoreboard(void* map, size_t bytes, size_t slots);
+  void* map_;
+  size_t bytes_;
+  ScoreboardHeader* header_;
   ProcessSlot* base_;
   size_t slots_;
 };
@@ -118,5 +165,6 @@ inline void Sub(ProcessSlot* s, Counter c, uint64_t n = 1) {
 }
 
 int64_t NowRealtimeMs();
+int64_t NowMonotonicMs();
 
 }  // namespace solar

@@ -38,13 +38,17 @@ bool PidFile::acquire(const std::string& path, std::string* error, pid_t* holder
                                 : "flock(\"" + path + "\") failed: " + std::strerror(err);
     return false;
   }
-  std::string pid = std::to_string(getpid()) + "\n";
-  if (::ftruncate(fd.get(), 0) != 0 || ::pwrite(fd.get(), pid.data(), pid.size(), 0) != (ssize_t)pid.size()) {
-    *error = "writing \"" + path + "\" failed: " + std::strerror(errno);
-    return false;
-  }
   path_ = path;
   fd_ = std::move(fd);
+  return true;
+}
+
+bool PidFile::writePid(std::string* error) {
+  std::string pid = std::to_string(getpid()) + "\n";
+  if (::ftruncate(fd_.get(), 0) != 0 || ::pwrite(fd_.get(), pid.data(), pid.size(), 0) != (ssize_t)pid.size()) {
+    *error = "writing \"" + path_ + "\" failed: " + std::strerror(errno);
+    return false;
+  }
   return true;
 }
 

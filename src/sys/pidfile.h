@@ -19,10 +19,11 @@ class PidFile {
   PidFile(const PidFile&) = delete;
   PidFile& operator=(const PidFile&) = delete;
 
-  // Creates the parent directory if needed, opens and locks `path`, writes the
-  // pid. False with *error set; if another live instance holds it, *holder is
-  // its pid.
+  // Creates the parent directory if needed, opens and locks `path`. False with
+  // *error set; if another live instance holds it, *holder is its pid.
   bool acquire(const std::string& path, std::string* error, pid_t* holder);
+  // Writes this process's pid into the locked file.
+  bool writePid(std::string* error);
   // Removes the file (while still holding the lock) and closes it.
   void remove();
   // In a child: closes the inherited fd without unlinking (the lock stays the master's).

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -26,21 +27,20 @@ void InitProcessTitle(int argc, char** argv) {
     if (argv[i] == end + 1) end = argv[i] + std::strlen(argv[i]);
   }
   // Extend over the environment strings that follow argv (nginx does the same),
-  // after moving them to the heap so getenv() keeps working. The copies live
-  // for the whole process by design.
-  static std::vector<std::string> env_copies;
+  // after moving them to the heap so getenv() keeps working. The copies are
+  // C allocations that are never freed, on purpose: environ must stay valid
+  // through exit(), when libraries' finalisers still call getenv().
   if (environ != nullptr && environ[0] == end + 1) {
     size_t n = 0;
     while (environ[n] != nullptr) ++n;
-    env_copies.reserve(n);
-    static std::vector<char*> env_ptrs;
-    for (size_t i = 0; i < n; ++i) {
-      if (environ[i] == end + 1) end = environ[i] + std::strlen(environ[i]);
-      env_copies.emplace_back(environ[i]);
+    char** copy = static_cast<char**>(std::calloc(n + 1, sizeof(char*)));
+    if (copy != nullptr) {
+      for (size_t i = 0; i < n; ++i) {
+        if (environ[i] == end + 1) end = environ[i] + std::strlen(environ[i]);
+        copy[i] = strdup(environ[i]);
+      }
+      environ = copy;
     }
-    for (auto& e : env_copies) env_ptrs.push_back(e.data());
-    env_ptrs.push_back(nullptr);
-    environ = env_ptrs.data();
   }
   g_title_len = static_cast<size_t>(end - argv[0]);
 }

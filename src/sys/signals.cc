@@ -64,6 +64,8 @@ void RestoreSignalMask(const sigset_t& mask) { sigprocmask(SIG_SETMASK, &mask, n
 void ResetSignalsInChild() {
   for (int s = 1; s < NSIG; ++s) {
     if (s == SIGKILL || s == SIGSTOP) continue;
+    // Crash signals keep glog's failure handler, which logs a stack trace.
+    if (s == SIGSEGV || s == SIGBUS || s == SIGFPE || s == SIGILL || s == SIGABRT) continue;
     signal(s, SIG_DFL);
   }
   signal(SIGPIPE, SIG_IGN);

@@ -1,3 +1,4 @@
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <csignal>
@@ -7,23 +8,25 @@
 
 #include <glog/logging.h>
 
-#include "app/registry.h"
+#include "app/module_loader.h"
 #include "ipc/msg_queue.h"
 #include "udp/udp_listener.h"
 
 namespace solar {
 namespace {
 
-volatile sig_atomic_t g_stop = 0;
+volatile sig_atomic_t g_stop = 0;    // TERM: drain the queue, then exit
+volatile sig_atomic_t g_retire = 0;  // USR1 (reload): finish this message, exit; others take the rest
 
 void OnStop(int) { g_stop = 1; }
+void OnRetire(int) { g_retire = 1; }
 
 }  // namespace
 
 int RunUdpWorker(const ChildContext& ctx) {
   const Config& config = *ctx.config;
-  std::string error;
-  std::unique_ptr<Worker> worker = CreateWorker(config.worker().name(), &error);
+  std::string error, name;
+  std::unique_ptr<Worker> worker = LoadWorker(config.worker(), &name, &error);
   if (!worker) {
     LOG(ERROR) << "udp worker " << ctx.index << ": " << error;
     return kExitRespawn;
@@ -31,7 +34,7 @@ int RunUdpWorker(const ChildContext& ctx) {
   WorkerInfo info;
   info.slot = ctx.index;
   info.transport = Transport::kUdp;
-  info.name = config.worker().name();
+  info.name = name;
   info.config_path = ctx.config_path;
   try {
     worker->onStart(info);
@@ -46,6 +49,13 @@ int RunUdpWorker(const ChildContext& ctx) {
   sa.sa_handler = OnStop;
   sigemptyset(&sa.sa_mask);
   for (int s : {SIGTERM, SIGINT, SIGQUIT}) sigaction(s, &sa, nullptr);
+  sa.sa_handler = OnRetire;
+  sigaction(SIGUSR1, &sa, nullptr);
+  uint64_t served = 0, recycle_after = 0;
+  if (config.max_requests() > 0) {
+    uint64_t jitter = config.max_requests_jitter();
+    recycle_after = config.max_requests() + (jitter ? static_cast<uint64_t>(getpid()) * 2654435761u % (jitter + 1) : 0);
+  }
 
   ipc::MsgQueue queue(ctx.queue_id);
   std::vector<char> buf(sizeof(long) + std::max<size_t>(ctx.queue_msgmax, 65536 + 64));
@@ -54,6 +64,7 @@ int RunUdpWorker(const ChildContext& ctx) {
   Response resp;
   ConnectionId none;
   for (;;) {
+    if (g_retire) break;
     const bool draining = g_stop != 0;
     int err = 0;
     ssize_t n = queue.receive(buf.data(), buf.size(), draining, &err);
@@ -72,6 +83,14 @@ int RunUdpWorker(const ChildContext& ctx) {
       LOG_EVERY_T(ERROR, 5) << "udp worker " << ctx.index << ": invalid message on the queue; dropped";
       continue;
     }
+    slot->current.transport = 1;
+    slot->current.addr_family = static_cast<uint8_t>(peer.family());
+    slot->current.port = peer.port();
+    if (peer.family() == AF_INET)
+      std::memcpy(slot->current.addr, &reinterpret_cast<const sockaddr_in*>(&peer.storage)->sin_addr, 4);
+    else
+      std::memcpy(slot->current.addr, &reinterpret_cast<const sockaddr_in6*>(&peer.storage)->sin6_addr, 16);
+    slot->request_start_ms.store(NowMonotonicMs(), std::memory_order_relaxed);
     slot->state.store(static_cast<uint8_t>(SlotState::kBusy), std::memory_order_relaxed);
     Request req(Transport::kUdp, payload, peer, none, 0);
     resp.clear();
@@ -100,9 +119,11 @@ int RunUdpWorker(const ChildContext& ctx) {
         Add(slot, kBytesOut, static_cast<uint64_t>(s));
       }
     }
+    slot->request_start_ms.store(0, std::memory_order_relaxed);
     slot->state.store(static_cast<uint8_t>(SlotState::kIdle), std::memory_order_relaxed);
+    if (recycle_after != 0 && ++served == recycle_after) slot->recycle.store(1);
   }
-  slot->state.store(static_cast<uint8_t>(SlotState::kStopping));
+  slot->state.store(static_cast<uint8_t>(g_retire ? SlotState::kRetiring : SlotState::kStopping));
   try {
     worker->onStop();
   } catch (const std::exception& e) {

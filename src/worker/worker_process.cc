@@ -10,7 +10,7 @@
 #include <event2/event.h>
 #include <glog/logging.h>
 
-#include "app/registry.h"
+#include "app/module_loader.h"
 #include "base/noncopyable.h"
 #include "ipc/channel.h"
 #include "ipc/record.h"
@@ -43,6 +43,8 @@ class WorkerProcess : NonCopyable {
  private:
   static void InputCb(evutil_socket_t, short, void* arg) { static_cast<WorkerProcess*>(arg)->onInput(); }
   static void StopCb(evutil_socket_t, short, void* arg) { static_cast<WorkerProcess*>(arg)->beginStop(); }
+  static void RetireCb(evutil_socket_t, short, void* arg) { static_cast<WorkerProcess*>(arg)->beginRetire(); }
+  static void ActivateCb(evutil_socket_t, short, void* arg) { static_cast<WorkerProcess*>(arg)->activate(); }
   static void OutCb(evutil_socket_t, short, void* arg);
   static void StopTimeoutCb(evutil_socket_t, short, void* arg) {
     event_base_loopexit(static_cast<WorkerProcess*>(arg)->base_.get(), nullptr);
@@ -59,6 +61,8 @@ class WorkerProcess : NonCopyable {
   void setInputEnabled(bool on);
   void beginStop();
   void maybeExitAfterStop();
+  void beginRetire();
+  void activate();
 
   const ChildContext& ctx_;
   const Config& config_;
@@ -84,6 +88,10 @@ class WorkerProcess : NonCopyable {
   std::unordered_map<uint64_t, ConnectionInfo> conns_;
   Response resp_;
   bool stopping_ = false;
+  bool retiring_ = false;
+  bool standby_ = false;
+  uint64_t served_ = 0;
+  uint64_t recycle_after_ = 0;  // 0: never
 };
 
 WorkerProcess* g_worker = nullptr;
@@ -96,12 +104,16 @@ WorkerProcess::WorkerProcess(const ChildContext& ctx)
 
 int WorkerProcess::init() {
   std::string error;
-  worker_ = CreateWorker(config_.worker().name(), &error);
+  worker_ = LoadWorker(config_.worker(), &name_, &error);
   if (!worker_) {
     LOG(ERROR) << "worker " << ctx_.index << ": " << error;
     return kExitRespawn;
   }
-  name_ = config_.worker().name();
+  if (config_.max_requests() > 0) {
+    // Jitter spreads recycling so the workers do not all restart together (seed 002).
+    uint64_t jitter = config_.max_requests_jitter();
+    recycle_after_ = config_.max_requests() + (jitter ? static_cast<uint64_t>(getpid()) * 2654435761u % (jitter + 1) : 0);
+  }
   WorkerInfo info;
   info.slot = ctx_.index;
   info.transport = Transport::kTcp;
@@ -122,23 +134,32 @@ int WorkerProcess::init() {
     signal_evs_.emplace_back(evsignal_new(base_.get(), s, StopCb, this));
     event_add(signal_evs_.back().get(), nullptr);
   }
+  signal_evs_.emplace_back(evsignal_new(base_.get(), SIGUSR1, RetireCb, this));
+  event_add(signal_evs_.back().get(), nullptr);
+  signal_evs_.emplace_back(evsignal_new(base_.get(), SIGUSR2, ActivateCb, this));
+  event_add(signal_evs_.back().get(), nullptr);
   listeners_.resize(ctx_.out_fds.size());
   for (size_t j = 0; j < listeners_.size(); ++j) {
     listeners_[j].channel = std::make_unique<ipc::OutChannel>(ctx_.out_fds[j]);
     listeners_[j].write_ev.reset(event_new(base_.get(), ctx_.out_fds[j], EV_WRITE | EV_PERSIST, OutCb, this));
   }
-  setInputEnabled(true);
+  standby_ = ctx_.standby;
+  if (!standby_) setInputEnabled(true);
   return kExitOk;
 }
 
 int WorkerProcess::run() {
-  ctx_.slot->state.store(static_cast<uint8_t>(SlotState::kIdle));
+  ctx_.slot->state.store(static_cast<uint8_t>(standby_ ? SlotState::kStandby : SlotState::kIdle));
   event_base_dispatch(base_.get());
-  ctx_.slot->state.store(static_cast<uint8_t>(SlotState::kStopping));
-  for (auto& [key, info] : conns_) {
-    try {
-      worker_->onClose(info);
-    } catch (...) {
+  if (!retiring_) {
+    // A retiring worker's connections live on with its replacement; on a stop
+    // they are closed, and onClose says so.
+    ctx_.slot->state.store(static_cast<uint8_t>(SlotState::kStopping));
+    for (auto& [key, info] : conns_) {
+      try {
+        worker_->onClose(info);
+      } catch (...) {
+      }
     }
   }
   try {
@@ -150,6 +171,7 @@ int WorkerProcess::run() {
 }
 
 void WorkerProcess::setInputEnabled(bool on) {
+  if (on && (retiring_ || standby_)) return;
   if (on == input_enabled_) return;
   input_enabled_ = on;
   if (on) event_add(input_ev_.get(), nullptr);
@@ -264,6 +286,15 @@ void WorkerProcess::handleData(const RecordHeader& h, std::string_view chunk) {
 
 void WorkerProcess::processRequest(const RecordHeader& h, std::string_view message) {
   ProcessSlot* slot = ctx_.slot;
+  slot->current.listener = h.listener_id;
+  slot->current.transport = 0;
+  slot->current.conn_id = h.conn_id;
+  slot->current.conn_gen = h.conn_gen;
+  slot->current.seq = h.seq;
+  slot->current.addr_family = h.addr_family;
+  slot->current.port = h.port;
+  std::memcpy(slot->current.addr, h.addr, sizeof(h.addr));
+  slot->request_start_ms.store(NowMonotonicMs(), std::memory_order_relaxed);
   slot->state.store(static_cast<uint8_t>(SlotState::kBusy), std::memory_order_relaxed);
   ClientAddress peer = ipc::GetAddress(h);
   Request req(Transport::kTcp, message, peer, ConnectionId{h.listener_id, h.conn_id, h.conn_gen}, h.seq);
@@ -305,7 +336,14 @@ void WorkerProcess::processRequest(const RecordHeader& h, std::string_view messa
   Add(slot, kRequests);
   Add(slot, kBytesIn, message.size());
   Add(slot, kBytesOut, resp_.body().size());
-  slot->state.store(static_cast<uint8_t>(SlotState::kIdle), std::memory_order_relaxed);
+  slot->request_start_ms.store(0, std::memory_order_relaxed);
+  slot->state.store(static_cast<uint8_t>(retiring_ ? SlotState::kRetiring : SlotState::kIdle),
+                    std::memory_order_relaxed);
+  if (recycle_after_ != 0 && ++served_ == recycle_after_) {
+    // Ask for a replacement; keep serving until the master hands the slot over.
+    slot->recycle.store(1);
+    LOG(INFO) << "worker " << ctx_.index << ": served " << served_ << " requests (max_requests); asking to be replaced";
+  }
 }
 
 void WorkerProcess::flushOut() {
@@ -337,9 +375,32 @@ void WorkerProcess::onOutWritable(size_t j) {
   for (const auto& e : link.replies_queued) held_.erase(static_cast<uint16_t>(j), e.conn_id, e.conn_gen, e.seq);
   link.replies_queued.clear();
   if (!anyPending()) {
+    if (retiring_) {
+      event_base_loopexit(base_.get(), nullptr);
+      return;
+    }
     setInputEnabled(true);
-    onInput();  // the socket may have filled while we were not reading
+    if (input_enabled_) onInput();  // the socket may have filled while we were not reading
   }
+}
+
+// SIGUSR1: a replacement is ready. Stop reading the slot's socketpair now (the
+// replacement reads it next), send the replies already made, and exit.
+void WorkerProcess::beginRetire() {
+  if (retiring_ || stopping_) return;
+  retiring_ = true;
+  setInputEnabled(false);
+  ctx_.slot->state.store(static_cast<uint8_t>(SlotState::kRetiring));
+  if (!anyPending()) event_base_loopexit(base_.get(), nullptr);
+}
+
+// SIGUSR2: the old worker has let go of the slot; start serving it.
+void WorkerProcess::activate() {
+  if (!standby_) return;
+  standby_ = false;
+  ctx_.slot->state.store(static_cast<uint8_t>(SlotState::kIdle));
+  setInputEnabled(true);
+  onInput();
 }
 
 bool WorkerProcess::anyPending() const {
@@ -352,6 +413,10 @@ bool WorkerProcess::anyPending() const {
 void WorkerProcess::beginStop() {
   if (stopping_) return;
   stopping_ = true;
+  if (standby_) {  // never served: nothing to drain
+    event_base_loopexit(base_.get(), nullptr);
+    return;
+  }
   // The master stops workers after every listener has exited, so what is left
   // in the socketpair is all there will be: serve it, then exit.
   timeval t{kStopFlushTimeoutMs / 1000, (kStopFlushTimeoutMs % 1000) * 1000};

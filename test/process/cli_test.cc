@@ -65,7 +65,7 @@ TEST(Cli, CheckReportsBadValueAtTheField) {
   std::string path = WriteTemp("value.conf", "listen: \"127.0.0.1:7700\"\n  workers: 0\n");
   CmdResult r = RunSolar("-t -c " + path);
   EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.out.find(path + ":2:3: workers must be 1..1024"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(path + ":2:3: workers must be 1..256"), std::string::npos) << r.out;
   unlink(path.c_str());
 }
 

@@ -38,6 +38,10 @@ TEST(PrivilegeDrop, EveryChildRunsAsNobodyWithNoSupplementaryGroups) {
     EXPECT_EQ(ProcStatusField(pids[i], "Gid"), "65534\t65534\t65534\t65534") << names[i];
     EXPECT_EQ(ProcStatusField(pids[i], "Groups"), "") << names[i];
   }
+  // The admin process parses HTTP from the network: it must not be root either.
+  pid_t admin = server.childPid("admin 0");
+  ASSERT_GT(admin, 0);
+  EXPECT_EQ(ProcStatusField(admin, "Uid"), "65534\t65534\t65534\t65534");
   // The master stays root: it must bind, respawn and clean up.
   EXPECT_EQ(ProcStatusField(server.pid(), "Uid"), "0\t0\t0\t0");
   EXPECT_EQ(server.stop(), 0);
@@ -83,7 +87,7 @@ TEST(PrivilegeDrop, ChildrenDieWithAKilledMaster) {
   ServerHarness server("workers: 2\n");
   ASSERT_TRUE(server.start()) << server.log();
   auto kids = server.children();
-  ASSERT_EQ(kids.size(), 3u);
+  ASSERT_EQ(kids.size(), 4u);  // listener, 2 workers, admin
   kill(server.pid(), SIGKILL);
   server.wait(std::chrono::seconds(5));
   for (int i = 0; i < 200; ++i) {

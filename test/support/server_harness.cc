@@ -58,11 +58,17 @@ ServerHarness::~ServerHarness() {
 
 bool ServerHarness::start(std::chrono::milliseconds timeout) {
   {
+    // Defaults for the harness, each only when `extra` does not set the field
+    // itself (the config refuses a field given twice).
     std::ofstream conf(configPath());
-    conf << "listen: \"127.0.0.1:0\"\n"
-         << "pid_file: \"" << pidFile() << "\"\n"
-         << "graceful_timeout_ms: 10000\n"
-         << extra_ << "\n";
+    auto sets = [&](const std::string& field) {
+      return std::regex_search(extra_, std::regex("(^|\\n)\\s*" + field + "\\s*[:{]"));
+    };
+    if (!sets("listen")) conf << "listen: \"127.0.0.1:0\"\n";
+    if (!sets("admin_listen")) conf << "admin_listen: \"127.0.0.1:0\"\n";
+    if (!sets("pid_file")) conf << "pid_file: \"" << pidFile() << "\"\n";
+    if (!sets("graceful_timeout_ms")) conf << "graceful_timeout_ms: 10000\n";
+    conf << extra_ << "\n";
   }
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return false;

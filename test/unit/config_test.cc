@@ -121,7 +121,7 @@ TEST(Config, UnknownFieldIsNamedWithItsLine) {
 
 TEST(Config, ZeroWorkersFailsAtTheField) {
   std::string error = ErrorOf("listeners: 2\n  workers: 0\n");
-  EXPECT_EQ(error, "x.conf:2:3: workers must be 1..1024");
+  EXPECT_EQ(error, "x.conf:2:3: workers must be 1..256");
 }
 
 TEST(Config, NonsenseListenAddressFailsAtTheField) {
@@ -195,7 +195,7 @@ TEST(Config, OutOfRangeValuesAreRefused) {
   EXPECT_TRUE(StartsWith(ErrorOf("output_high_water_bytes: 65535\n"), "x.conf:1:1: output_high_water_bytes"));
   EXPECT_TRUE(StartsWith(ErrorOf("pid_file: \"\"\n"), "x.conf:1:1: pid_file"));
   EXPECT_TRUE(StartsWith(ErrorOf("user: \"\"\n"), "x.conf:1:1: user"));
-  EXPECT_EQ(ErrorOf("workers: 1024\nlisteners: 64\nmax_frame_bytes: 1073741824\n"), "");
+  EXPECT_EQ(ErrorOf("workers: 256\nlisteners: 64\nmax_frame_bytes: 1073741824\n"), "");
 }
 
 TEST(Config, NegativeValueForUnsignedFieldIsAParseError) {

@@ -10,7 +10,7 @@ namespace {
 
 std::vector<size_t> Assign(Dispatcher* d, int n) {
   std::vector<size_t> picks;
-  for (int i = 0; i < n; ++i) picks.push_back(d->assign());
+  for (int i = 0; i < n; ++i) picks.push_back(d->assign(0));
   return picks;
 }
 
@@ -28,7 +28,7 @@ TEST(Dispatcher, RoundRobinIgnoresLoad) {
   Dispatcher d(ROUND_ROBIN, 2, 0);
   EXPECT_EQ(Assign(&d, 2), (std::vector<size_t>{0, 1}));
   d.release(1);  // worker 1 is now idle, yet the turn is worker 0's
-  EXPECT_EQ(d.assign(), 0u);
+  EXPECT_EQ(d.assign(0), 0u);
 }
 
 TEST(Dispatcher, RoundRobinCountsConnectionsPerWorker) {
@@ -50,12 +50,12 @@ TEST(Dispatcher, LeastConnectionsPicksTheLeastLoaded) {
   d.release(1);
   d.release(1);  // a second release of an idle worker does not go below zero
   EXPECT_EQ(d.connections(1), 0u);
-  EXPECT_EQ(d.assign(), 1u);
+  EXPECT_EQ(d.assign(0), 1u);
   d.release(0);
   d.release(2);
   // loads {0, 1, 0}: the least loaded, never worker 1
-  size_t a = d.assign();
-  size_t b = d.assign();
+  size_t a = d.assign(0);
+  size_t b = d.assign(0);
   EXPECT_NE(a, 1u);
   EXPECT_NE(b, 1u);
   EXPECT_NE(a, b);
@@ -75,12 +75,12 @@ TEST(Dispatcher, LeastConnectionsSkipsABusyWorkerWhenItsTurnComes) {
   EXPECT_EQ(Assign(&d, 3), (std::vector<size_t>{0, 1, 2}));
   // loads {1,1,1}; worker 0 finishes twice as fast
   d.release(0);
-  EXPECT_EQ(d.assign(), 0u);
+  EXPECT_EQ(d.assign(0), 0u);
   d.release(0);
   d.release(2);
   // loads {0,1,0}: tie between 0 and 2, rotation resumes after the last pick (0)
-  EXPECT_EQ(d.assign(), 2u);
-  EXPECT_EQ(d.assign(), 0u);
+  EXPECT_EQ(d.assign(0), 2u);
+  EXPECT_EQ(d.assign(0), 0u);
 }
 
 TEST(Dispatcher, ReleaseLowersTheCount) {
@@ -99,6 +99,26 @@ TEST(Dispatcher, ReleaseOfUnknownWorkerIsIgnored) {
   d.release(1000);
   EXPECT_EQ(d.connections(0), 1u);
   EXPECT_EQ(d.connections(1), 1u);
+}
+
+}  // namespace
+}  // namespace solar
+
+namespace solar {
+namespace {
+
+TEST(Dispatcher, AssignsOnlyAmongActiveWorkersAfterAScaleDown) {
+  Dispatcher d(ROUND_ROBIN, 8, 0);
+  for (int i = 0; i < 12; ++i) EXPECT_LT(d.assign(3), 3u);
+  // Growing again reaches the new slots.
+  bool saw_high = false;
+  for (int i = 0; i < 8; ++i) saw_high = saw_high || d.assign(8) >= 3;
+  EXPECT_TRUE(saw_high);
+}
+
+TEST(Dispatcher, LeastConnectionsIgnoresSlotsAboveActive) {
+  Dispatcher d(LEAST_CONNECTIONS, 4, 0);
+  for (int i = 0; i < 6; ++i) EXPECT_LT(d.assign(2), 2u);
 }
 
 }  // namespace

@@ -50,7 +50,7 @@ TEST(Scoreboard, ResetClearsCountersAndHeldListAndSetsRole) {
   s.held_overflow = 1;
 
   int64_t before = NowRealtimeMs();
-  board->reset(0, Role::kWorker);
+  board->reset(0, Role::kWorker, 0);
   EXPECT_EQ(s.pid.load(), 0);
   EXPECT_EQ(s.role.load(), static_cast<uint8_t>(Role::kWorker));
   EXPECT_EQ(s.state.load(), static_cast<uint8_t>(SlotState::kStarting));
@@ -73,7 +73,7 @@ TEST(Scoreboard, EveryCounterRoleAndStateHasAName) {
 struct WorkerSlot {
   WorkerSlot() : board(Scoreboard::create(1)) {
     EXPECT_NE(board, nullptr);
-    board->reset(0, Role::kWorker);
+    board->reset(0, Role::kWorker, 0);
   }
   ProcessSlot& slot() { return board->slot(0); }
   std::unique_ptr<Scoreboard> board;

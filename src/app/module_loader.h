@@ -1,0 +1,25 @@
+// Creating the configured Worker: a built-in by name, or one loaded from a
+// shared object with dlopen(). Loading happens in worker processes only — the
+// master never runs user code — so a rolling reload, which forks fresh
+// workers, picks up a replaced module file (as PHP's include after
+// onWorkerStart does in seed 001).
+// Runs in: worker processes; and a throwaway child of `solar -t` / start-up.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "api/worker.h"
+#include "config.pb.h"
+
+namespace solar {
+
+// Returns the worker, with *resolved = its registered name ("builtin:echo");
+// nullptr with *error set (dlopen's message, or which names exist).
+std::unique_ptr<Worker> LoadWorker(const WorkerConfig& config, std::string* resolved, std::string* error);
+
+// Loads the worker in a forked child (so the caller's process stays free of
+// user code) and reports whether that worked. *error holds the child's reason.
+bool CheckWorkerLoadsInChild(const WorkerConfig& config, std::string* error);
+
+}  // namespace solar
