@@ -89,6 +89,8 @@ bool LoadLoop::init() {
   params.size_min = o.size_min;
   params.size_max = o.size_max;
   params.line_safe = o.proto == Proto::kLine;
+  params.kv_get_ratio = o.kv_get_ratio;
+  params.kv_keys = o.kv_keys;
   workload_ = WorkloadRegistry::Instance().make(o.workload, params);
   codec_ = MakeCodec(o.proto);
   if (!workload_) return false;  // the options were checked against the registry

@@ -117,6 +117,20 @@ std::vector<Spec> Specs() {
          if (WorkloadRegistry::Instance().contains(v)) return std::string();
          return bad("workload", v, WorkloadRegistry::Instance().namesForHelp().c_str());
        }},
+      {0, "kv-get-ratio", true,
+       [=](const std::string& v, Options* o) {
+         size_t used = 0;
+         return ParseDouble(v, &o->kv_get_ratio, &used) && used == v.size() && o->kv_get_ratio <= 1
+                    ? ""
+                    : bad("kv get ratio", v, "0..1, e.g. 0.9");
+       }},
+      {0, "kv-keys", true,
+       [=](const std::string& v, Options* o) {
+         double n = 0;
+         if (!ParseCount(v, &n) || n < 1 || n != std::floor(n) || n > 1e12) return bad("kv keys", v, "a count >= 1");
+         o->kv_keys = static_cast<uint64_t>(n);
+         return std::string();
+       }},
       {0, "timeout", true,
        [=](const std::string& v, Options* o) {
          return ParseDuration(v, &o->timeout_ns) && o->timeout_ns > 0 ? "" : bad("timeout", v, "e.g. 5s, 200ms");
@@ -333,6 +347,8 @@ std::string UsageText() {
          "      --workload NAME   what to send and how to check replies: " +
          WorkloadRegistry::Instance().namesForHelp() +
          " [echo]\n"
+         "      --kv-get-ratio R  kv: share of gets, the rest puts; values sized by -s [0.9]\n"
+         "      --kv-keys N       kv: distinct keys, uniformly chosen [10000]\n"
          "      --timeout T       a request (or connect) without an answer this long fails [5s]\n"
          "      --json FILE|-     also write the results as JSON (- = stdout; the text goes to stderr)\n"
          "      --seed N          seed of the payload generator [1]\n"

@@ -37,6 +37,8 @@ struct Options {
   double rate = 0;         // open loop: requests/s over all connections; 0 = closed loop
   Proto proto = Proto::kFrame32;
   std::string workload = "echo";
+  double kv_get_ratio = 0.9;  // --workload kv: share of gets (the rest are puts)
+  uint64_t kv_keys = 10000;   // --workload kv: key space
   uint64_t timeout_ns = 5'000'000'000;  // per request, and per connect
   std::string json_path;                // "" = none, "-" = stdout
   uint64_t seed = 1;

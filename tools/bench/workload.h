@@ -36,6 +36,11 @@ struct WorkloadParams {
   // '\r' (line servers, solar included, accept "\r\n" as an end of line and
   // drop the '\r', so a payload ending in one would not come back whole).
   bool line_safe = false;
+  // The kv workload (--kv-get-ratio, --kv-keys): the share of gets among
+  // get/put requests, and how many distinct keys they use. The value size is
+  // the size range above.
+  double kv_get_ratio = 0.9;
+  uint64_t kv_keys = 10000;
 };
 
 class Workload {

@@ -1,0 +1,119 @@
+#include "apps/kv/kv_settings.h"
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <regex>
+
+namespace solar::kv {
+namespace {
+
+// Bytes a KvRequest adds around a put's key and value (tags, lengths, id),
+// rounded up generously.
+constexpr size_t kRequestOverhead = 64;
+// PostgreSQL refuses a btree entry above about a third of a page (2704 bytes
+// with 8 KiB pages), so a longer key could be stored in SQLite and not in
+// PostgreSQL. One limit for both keeps the backends interchangeable.
+constexpr uint32_t kKeyBytesCeiling = 2048;
+constexpr uint32_t kTimeoutCeilingMs = 600000;
+constexpr size_t kUdpPayloadCeiling = 65507;  // 65535 - 8 (UDP) - 20 (IPv4)
+
+std::string OutOfRange(const char* field, uint64_t value, uint64_t lo, uint64_t hi) {
+  return std::string("kv.") + field + ": " + std::to_string(value) + " is out of range " + std::to_string(lo) +
+         ".." + std::to_string(hi);
+}
+
+// Applies `value` unless it is 0 (the default); checks lo..hi.
+template <typename T>
+std::string Take(const char* field, uint64_t value, uint64_t lo, uint64_t hi, T* out) {
+  if (value == 0) return "";
+  if (value < lo || value > hi) return OutOfRange(field, value, lo, hi);
+  *out = static_cast<T>(value);
+  return "";
+}
+
+}  // namespace
+
+std::string ResolveKvSettings(const Config& config, KvSettings* out, std::string* note) {
+  KvSettings s;
+  const KvConfig& c = config.kv();
+  note->clear();
+
+  s.backend = c.backend() == KvConfig::BACKEND_UNSPECIFIED ? KvConfig::SQLITE : c.backend();
+  if (!c.sqlite_path().empty()) s.sqlite_path = c.sqlite_path();
+  if (!c.sqlite_synchronous().empty()) {
+    if (c.sqlite_synchronous() != "NORMAL" && c.sqlite_synchronous() != "FULL") {
+      return "kv.sqlite_synchronous: \"" + c.sqlite_synchronous() + "\" must be \"NORMAL\" or \"FULL\"";
+    }
+    s.sqlite_synchronous = c.sqlite_synchronous();
+  }
+  s.postgres_dsn = c.postgres_dsn();
+  if (s.backend == KvConfig::POSTGRES && s.postgres_dsn.empty()) {
+    return "kv.postgres_dsn is required with backend: POSTGRES (e.g. \"host=127.0.0.1 dbname=app user=solar\")";
+  }
+  if (s.backend == KvConfig::POSTGRES) {
+    // A typo in the DSN is a configuration error, not an outage to retry.
+    char* why = nullptr;
+    PQconninfoOption* options = PQconninfoParse(s.postgres_dsn.c_str(), &why);
+    if (options == nullptr) {
+      std::string m = why ? why : "cannot parse";
+      PQfreemem(why);
+      while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+      return "kv.postgres_dsn: " + m;
+    }
+    PQconninfoFree(options);
+  }
+  if (!c.table().empty()) {
+    static const std::regex kTable("[a-z_][a-z0-9_]{0,62}");
+    if (!std::regex_match(c.table(), kTable)) {
+      return "kv.table: \"" + c.table() + "\" is not a valid table name ([a-z_][a-z0-9_]*, at most 63)";
+    }
+    s.table = c.table();
+  }
+
+  std::string e;
+  if (!(e = Take("sqlite_busy_timeout_ms", c.sqlite_busy_timeout_ms(), 1, kTimeoutCeilingMs,
+                 &s.sqlite_busy_timeout_ms)).empty() ||
+      !(e = Take("connect_timeout_ms", c.connect_timeout_ms(), 1, kTimeoutCeilingMs, &s.connect_timeout_ms)).empty() ||
+      !(e = Take("request_timeout_ms", c.request_timeout_ms(), 1, kTimeoutCeilingMs, &s.request_timeout_ms)).empty() ||
+      !(e = Take("reconnect_min_ms", c.reconnect_min_ms(), 1, kTimeoutCeilingMs, &s.reconnect_min_ms)).empty() ||
+      !(e = Take("reconnect_max_ms", c.reconnect_max_ms(), 1, kTimeoutCeilingMs, &s.reconnect_max_ms)).empty() ||
+      !(e = Take("max_key_bytes", c.max_key_bytes(), 1, kKeyBytesCeiling, &s.max_key_bytes)).empty() ||
+      !(e = Take("max_value_bytes", c.max_value_bytes(), 1, 1u << 30, &s.max_value_bytes)).empty() ||
+      !(e = Take("max_scan_limit", c.max_scan_limit(), 1, 100000, &s.max_scan_limit)).empty() ||
+      !(e = Take("max_batch_ops", c.max_batch_ops(), 1, 100000, &s.max_batch_ops)).empty()) {
+    return e;
+  }
+  if (s.reconnect_min_ms > s.reconnect_max_ms) {
+    return "kv.reconnect_min_ms (" + std::to_string(s.reconnect_min_ms) + ") must not exceed reconnect_max_ms (" +
+           std::to_string(s.reconnect_max_ms) + ")";
+  }
+  s.default_scan_limit = std::min<uint32_t>(s.default_scan_limit, s.max_scan_limit);
+
+  if (config.max_frame_bytes() > 0) s.max_tcp_reply_bytes = config.max_frame_bytes();
+  if (s.max_tcp_reply_bytes <= s.max_key_bytes + kRequestOverhead) {
+    return "kv.max_key_bytes (" + std::to_string(s.max_key_bytes) + ") leaves no room for a value in max_frame_bytes (" +
+           std::to_string(s.max_tcp_reply_bytes) + ")";
+  }
+  const size_t fits = s.max_tcp_reply_bytes - s.max_key_bytes - kRequestOverhead;
+  if (s.max_value_bytes > fits) {
+    *note = "kv.max_value_bytes lowered from " + std::to_string(s.max_value_bytes) + " to " + std::to_string(fits) +
+            " so that a put fits max_frame_bytes (" + std::to_string(s.max_tcp_reply_bytes) + ")";
+    s.max_value_bytes = fits;
+  }
+  s.max_udp_reply_bytes = kUdpPayloadCeiling;
+  *out = s;
+  return "";
+}
+
+std::string DescribeBackend(const KvSettings& settings) {
+  if (settings.backend == KvConfig::SQLITE) return "sqlite " + settings.sqlite_path;
+  // Never log a password: "password=..." in key/value form, "user:pw@" in a URI.
+  static const std::regex kKeyword(R"(password\s*=\s*('([^'\\]|\\.)*'|\S+))");
+  static const std::regex kUri(R"(^(postgres(ql)?://[^:/@]*):[^@]*@)");
+  std::string dsn = std::regex_replace(settings.postgres_dsn, kKeyword, "password=***");
+  dsn = std::regex_replace(dsn, kUri, "$1:***@");
+  return "postgres " + dsn;
+}
+
+}  // namespace solar::kv

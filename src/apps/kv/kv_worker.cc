@@ -1,0 +1,73 @@
+// builtin:kv — the database-fronting KV service (proto/kv.proto, docs/kv.md).
+//
+// Each worker process opens its own database connection in onStart, after the
+// privilege drop, and keeps it for its life with the statements prepared: the
+// web tier never holds database credentials and never pays a connection per
+// request (seed 003). Over TCP a request is one frame32 frame, over UDP one
+// datagram; the reply is one KvResponse the same way.
+//
+// Everything of the service lives in src/apps/kv/ and registers once, below,
+// so the directory can also be built as a module on its own.
+#include <glog/logging.h>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "api/worker.h"
+#include "apps/kv/kv_service.h"
+#include "apps/kv/kv_settings.h"
+#include "config/config.h"
+
+namespace solar::kv {
+namespace {
+
+class KvWorker : public Worker {
+ public:
+  void onStart(const WorkerInfo& info) override {
+    const std::string role = std::string(info.transport == Transport::kUdp ? "kv udp worker " : "kv worker ") +
+                             std::to_string(info.slot);
+    const std::string where = info.config_path.empty() ? "<embedded defaults>" : info.config_path;
+    // The master has validated everything else already; the kv section is
+    // this worker's own business.
+    Config config;
+    std::string error;
+    if (!LoadConfig(info.config_path, &config, &error)) throw std::runtime_error("reading the config: " + error);
+    std::string note;
+    error = ResolveKvSettings(config, &settings_, &note);
+    if (!error.empty()) throw std::runtime_error(where + ": " + error);
+    if (!note.empty()) LOG(WARNING) << role << ": " << note;
+
+    service_ = std::make_unique<KvService>(settings_, MakeKvStore(settings_), role);
+    StoreResult r = service_->start();
+    if (r.ok()) {
+      LOG(INFO) << role << ": serving " << DescribeBackend(settings_);
+    } else if (settings_.backend == KvConfig::SQLITE) {
+      // A file that cannot be opened will not open by waiting (permissions,
+      // a missing directory): fail loudly, and the master logs it.
+      throw std::runtime_error(r.message);
+    } else {
+      // A database server may come up after solar: serve UNAVAILABLE and
+      // keep trying with back-off rather than refuse to start.
+      LOG(WARNING) << role << ": " << r.message << "; answering UNAVAILABLE until it can connect ("
+                   << DescribeBackend(settings_) << ")";
+    }
+  }
+
+  void process(Request& req, Response& resp) override {
+    const size_t budget =
+        req.transport() == Transport::kUdp ? settings_.max_udp_reply_bytes : settings_.max_tcp_reply_bytes;
+    service_->handle(req.payload(), budget, &resp.body());
+  }
+
+  void onStop() override { service_.reset(); }
+
+ private:
+  KvSettings settings_;
+  std::unique_ptr<KvService> service_;
+};
+
+}  // namespace
+}  // namespace solar::kv
+
+SOLAR_REGISTER_WORKER("kv", solar::kv::KvWorker);

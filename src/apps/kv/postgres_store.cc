@@ -1,0 +1,272 @@
+#include "apps/kv/postgres_store.h"
+
+#include <poll.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+namespace solar::kv {
+namespace {
+
+constexpr Oid kByteaOid = 17;
+constexpr Oid kBoolOid = 16;
+constexpr Oid kInt8Oid = 20;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// libpq's messages end in a newline (and may span lines): one log line each.
+std::string OneLine(const char* m) {
+  std::string s = m ? m : "";
+  for (char& c : s) {
+    if (c == '\n' || c == '\t') c = ' ';
+  }
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s.empty() ? "unknown error" : s;
+}
+
+// A binary parameter's bytes: never a null pointer, which libpq reads as SQL NULL.
+const char* Bytes(std::string_view s) { return s.empty() ? "" : s.data(); }
+
+// SQLSTATE classes that say "not now" rather than "never": 08 connection
+// exception, 53 insufficient resources (too many connections), 57 operator
+// intervention (shutdown, cannot connect now, query cancelled), 40
+// transaction rollback (serialization failure, deadlock).
+bool IsTransient(const char* sqlstate) {
+  if (sqlstate == nullptr || std::strlen(sqlstate) != 5) return false;
+  const std::string cls(sqlstate, 2);
+  return cls == "08" || cls == "53" || cls == "57" || cls == "40";
+}
+
+}  // namespace
+
+PostgresStore::PostgresStore(std::string dsn, std::string table, uint32_t connect_timeout_ms,
+                             uint32_t request_timeout_ms, std::string application_name)
+    : dsn_(std::move(dsn)), table_(std::move(table)), connect_timeout_ms_(connect_timeout_ms),
+      request_timeout_ms_(request_timeout_ms), application_name_(std::move(application_name)) {}
+
+PostgresStore::~PostgresStore() { close(); }
+
+void PostgresStore::close() { conn_.reset(); }
+
+StoreResult PostgresStore::lost(const std::string& why) {
+  close();
+  return StoreResult::Unavailable(why);
+}
+
+bool PostgresStore::waitSocket(bool for_write, int64_t deadline_ms) const {
+  for (;;) {
+    const int64_t left = deadline_ms - NowMs();
+    if (left <= 0) return false;
+    pollfd p{PQsocket(conn_.get()), static_cast<short>(for_write ? POLLOUT : POLLIN), 0};
+    if (p.fd < 0) return false;
+    const int r = poll(&p, 1, static_cast<int>(left));
+    if (r > 0) return true;
+    if (r == 0) return false;
+    if (errno != EINTR) return false;
+  }
+}
+
+StoreResult PostgresStore::open() {
+  close();
+  // expand_dbname: the DSN (key=value or a postgresql:// URI) is expanded in
+  // place of "dbname"; fallback_application_name applies unless it names one.
+  const char* const keys[] = {"dbname", "fallback_application_name", nullptr};
+  const char* const values[] = {dsn_.c_str(), application_name_.c_str(), nullptr};
+  conn_.reset(PQconnectStartParams(keys, values, 1));
+  if (!conn_) return StoreResult::Unavailable("libpq: out of memory");
+  const int64_t deadline = NowMs() + connect_timeout_ms_;
+  PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+  while (PQstatus(conn_.get()) != CONNECTION_BAD && st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+    if (!waitSocket(st == PGRES_POLLING_WRITING, deadline)) {
+      return lost("cannot connect to PostgreSQL: no answer within " + std::to_string(connect_timeout_ms_) + " ms");
+    }
+    st = PQconnectPoll(conn_.get());
+  }
+  if (PQstatus(conn_.get()) != CONNECTION_OK) {
+    return lost("cannot connect to PostgreSQL: " + OneLine(PQerrorMessage(conn_.get())));
+  }
+  if (PQsetnonblocking(conn_.get(), 1) != 0) return lost("libpq: PQsetnonblocking failed");
+
+  // The server gives up on a statement when the client would (it would go on
+  // running a query nobody waits for after the timeout closes the connection).
+  StoreResult r = execSimple("SET statement_timeout = " + std::to_string(request_timeout_ms_), "set statement_timeout");
+  // Create the table only when missing: CREATE ... IF NOT EXISTS would need
+  // the CREATE privilege even then, which a least-privilege role lacks. The
+  // advisory lock serialises workers starting together (concurrent CREATE
+  // TABLE IF NOT EXISTS can fail on the catalog's unique index).
+  Result exists;
+  if (r.ok()) {
+    std::string sql = "SELECT to_regclass('\"" + table_ + "\"') IS NOT NULL";
+    if (PQsendQuery(conn_.get(), sql.c_str()) == 0) return lost("PostgreSQL: " + OneLine(PQerrorMessage(conn_.get())));
+    r = finish(NowMs() + request_timeout_ms_, "look up table", &exists);
+  }
+  if (r.ok() && !(PQntuples(exists.get()) == 1 && PQgetvalue(exists.get(), 0, 0)[0] == 't')) {
+    r = execSimple("BEGIN; SELECT pg_advisory_xact_lock(hashtext('solar_kv_create_table')); "
+                   "CREATE TABLE IF NOT EXISTS \"" + table_ + "\" (k bytea PRIMARY KEY, v bytea NOT NULL); COMMIT",
+                   "create table");
+  }
+  const std::string t = "\"" + table_ + "\"";
+  const Oid one[] = {kByteaOid};
+  const Oid two[] = {kByteaOid, kByteaOid};
+  const Oid bounded[] = {kByteaOid, kByteaOid, kBoolOid, kInt8Oid};
+  const Oid open_ended[] = {kByteaOid, kBoolOid, kInt8Oid};
+  if (r.ok()) r = prepare("kv_get", "SELECT v FROM " + t + " WHERE k = $1", 1, one);
+  if (r.ok()) {
+    r = prepare("kv_put", "INSERT INTO " + t + " (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
+                2, two);
+  }
+  if (r.ok()) r = prepare("kv_del", "DELETE FROM " + t + " WHERE k = $1", 1, one);
+  if (r.ok()) {
+    r = prepare("kv_scan_bounded",
+                "SELECT k, CASE WHEN $3 THEN ''::bytea ELSE v END FROM " + t +
+                    " WHERE k >= $1 AND k < $2 ORDER BY k LIMIT $4",
+                4, bounded);
+  }
+  if (r.ok()) {
+    r = prepare("kv_scan_open",
+                "SELECT k, CASE WHEN $2 THEN ''::bytea ELSE v END FROM " + t + " WHERE k >= $1 ORDER BY k LIMIT $3",
+                3, open_ended);
+  }
+  if (!r.ok()) close();
+  return r;
+}
+
+StoreResult PostgresStore::finish(int64_t deadline_ms, const char* what, Result* last) {
+  PGconn* c = conn_.get();
+  const std::string timed_out =
+      std::string("PostgreSQL did not answer (") + what + ") within " + std::to_string(request_timeout_ms_) + " ms";
+  // Send everything libpq queued. While the socket is full, read too: the
+  // server may be writing to us (a notice) and waiting on its own send.
+  for (;;) {
+    const int f = PQflush(c);
+    if (f == 0) break;
+    if (f < 0) return lost("connection to PostgreSQL lost: " + OneLine(PQerrorMessage(c)));
+    if (!waitSocket(true, deadline_ms)) return lost(timed_out);
+    if (PQconsumeInput(c) == 0) return lost("connection to PostgreSQL lost: " + OneLine(PQerrorMessage(c)));
+  }
+  Result error;
+  Result result;
+  for (;;) {
+    while (PQisBusy(c)) {
+      if (!waitSocket(false, deadline_ms)) return lost(timed_out);
+      if (PQconsumeInput(c) == 0) return lost("connection to PostgreSQL lost: " + OneLine(PQerrorMessage(c)));
+    }
+    PGresult* r = PQgetResult(c);
+    if (r == nullptr) break;
+    const ExecStatusType s = PQresultStatus(r);
+    if ((s == PGRES_FATAL_ERROR || s == PGRES_BAD_RESPONSE) && !error) {
+      error.reset(r);
+    } else {
+      result.reset(r);
+    }
+  }
+  if (PQstatus(c) == CONNECTION_BAD) {
+    return lost("connection to PostgreSQL lost: " +
+                OneLine(error ? PQresultErrorMessage(error.get()) : PQerrorMessage(c)));
+  }
+  if (error) return classify(error.get(), what);
+  if (last) *last = std::move(result);
+  return StoreResult::Ok();
+}
+
+StoreResult PostgresStore::classify(const PGresult* r, const char* what) {
+  const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  const std::string m = std::string("PostgreSQL ") + what + ": " + OneLine(PQresultErrorMessage(r)) + " (SQLSTATE " +
+                        (state ? state : "?") + ")";
+  return IsTransient(state) ? StoreResult::Unavailable(m) : StoreResult::Error(m);
+}
+
+StoreResult PostgresStore::execSimple(const std::string& sql, const char* what) {
+  if (!conn_) return StoreResult::Unavailable("not connected to PostgreSQL");
+  if (PQsendQuery(conn_.get(), sql.c_str()) == 0) {
+    return lost("connection to PostgreSQL lost: " + OneLine(PQerrorMessage(conn_.get())));
+  }
+  return finish(NowMs() + request_timeout_ms_, what, nullptr);
+}
+
+StoreResult PostgresStore::prepare(const char* name, const std::string& sql, int n, const Oid* types) {
+  if (PQsendPrepare(conn_.get(), name, sql.c_str(), n, types) == 0) {
+    return lost("connection to PostgreSQL lost: " + OneLine(PQerrorMessage(conn_.get())));
+  }
+  return finish(NowMs() + request_timeout_ms_, name, nullptr);
+}
+
+StoreResult PostgresStore::execPrepared(const char* name, int n, const char* const* values, const int* lengths,
+                                        const int* formats, Result* out) {
+  if (!conn_) return StoreResult::Unavailable("not connected to PostgreSQL");
+  if (PQsendQueryPrepared(conn_.get(), name, n, values, lengths, formats, 1) == 0) {
+    return lost("connection to PostgreSQL lost: " + OneLine(PQerrorMessage(conn_.get())));
+  }
+  return finish(NowMs() + request_timeout_ms_, name, out);
+}
+
+StoreResult PostgresStore::get(std::string_view key, std::string* value) {
+  const char* values[] = {Bytes(key)};
+  const int lengths[] = {static_cast<int>(key.size())};
+  const int formats[] = {1};
+  Result res;
+  StoreResult r = execPrepared("kv_get", 1, values, lengths, formats, &res);
+  if (!r.ok()) return r;
+  if (PQntuples(res.get()) == 0) return StoreResult::NotFound();
+  value->assign(PQgetvalue(res.get(), 0, 0), static_cast<size_t>(PQgetlength(res.get(), 0, 0)));
+  return StoreResult::Ok();
+}
+
+StoreResult PostgresStore::put(std::string_view key, std::string_view value) {
+  const char* values[] = {Bytes(key), Bytes(value)};
+  const int lengths[] = {static_cast<int>(key.size()), static_cast<int>(value.size())};
+  const int formats[] = {1, 1};
+  return execPrepared("kv_put", 2, values, lengths, formats, nullptr);
+}
+
+StoreResult PostgresStore::remove(std::string_view key) {
+  const char* values[] = {Bytes(key)};
+  const int lengths[] = {static_cast<int>(key.size())};
+  const int formats[] = {1};
+  Result res;
+  StoreResult r = execPrepared("kv_del", 1, values, lengths, formats, &res);
+  if (!r.ok()) return r;
+  return std::strcmp(PQcmdTuples(res.get()), "0") == 0 ? StoreResult::NotFound() : StoreResult::Ok();
+}
+
+StoreResult PostgresStore::scan(const KeyRange& range, size_t limit, bool keys_only, std::vector<ScanRow>* rows) {
+  rows->clear();
+  // The bool and the limit go as text (format 0); the keys as raw bytes.
+  const std::string limit_text = std::to_string(limit);
+  const char* flag = keys_only ? "t" : "f";
+  Result res;
+  StoreResult r;
+  if (range.unbounded) {
+    const char* values[] = {Bytes(range.lower), flag, limit_text.c_str()};
+    const int lengths[] = {static_cast<int>(range.lower.size()), 0, 0};
+    const int formats[] = {1, 0, 0};
+    r = execPrepared("kv_scan_open", 3, values, lengths, formats, &res);
+  } else {
+    const char* values[] = {Bytes(range.lower), Bytes(range.upper), flag, limit_text.c_str()};
+    const int lengths[] = {static_cast<int>(range.lower.size()), static_cast<int>(range.upper.size()), 0, 0};
+    const int formats[] = {1, 1, 0, 0};
+    r = execPrepared("kv_scan_bounded", 4, values, lengths, formats, &res);
+  }
+  if (!r.ok()) return r;
+  const int n = PQntuples(res.get());
+  rows->reserve(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    rows->push_back({std::string(PQgetvalue(res.get(), i, 0), static_cast<size_t>(PQgetlength(res.get(), i, 0))),
+                     std::string(PQgetvalue(res.get(), i, 1), static_cast<size_t>(PQgetlength(res.get(), i, 1)))});
+  }
+  return StoreResult::Ok();
+}
+
+StoreResult PostgresStore::begin(bool writes) { return execSimple("BEGIN", "begin"); }
+
+StoreResult PostgresStore::commit() { return execSimple("COMMIT", "commit"); }
+
+void PostgresStore::rollback() {
+  if (conn_ && PQtransactionStatus(conn_.get()) != PQTRANS_IDLE) execSimple("ROLLBACK", "rollback");
+}
+
+}  // namespace solar::kv

@@ -1,0 +1,73 @@
+// PostgresStore: the KV backend on PostgreSQL through libpq. One long-lived
+// connection per worker process, opened after the privilege drop, with every
+// statement prepared on it once.
+//
+// Every call is bounded: libpq runs non-blocking and each wait is a poll()
+// with the connect or request timeout, so an unreachable or stopped server
+// costs a request at most that long, never a hung worker. A call that times
+// out or finds the connection broken closes it and returns kUnavailable; the
+// caller (KvService) re-opens with back-off.
+// Runs in: KV worker processes.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <memory>
+#include <string>
+
+#include "apps/kv/kv_store.h"
+
+namespace solar::kv {
+
+class PostgresStore : public KvStore {
+ public:
+  // `application_name` shows in pg_stat_activity unless the DSN sets one.
+  PostgresStore(std::string dsn, std::string table, uint32_t connect_timeout_ms, uint32_t request_timeout_ms,
+                std::string application_name);
+  ~PostgresStore() override;
+
+  StoreResult open() override;
+  bool isOpen() const override { return conn_ != nullptr; }
+  void close() override;
+
+  StoreResult get(std::string_view key, std::string* value) override;
+  StoreResult put(std::string_view key, std::string_view value) override;
+  StoreResult remove(std::string_view key) override;
+  StoreResult scan(const KeyRange& range, size_t limit, bool keys_only, std::vector<ScanRow>* rows) override;
+  StoreResult begin(bool writes) override;
+  StoreResult commit() override;
+  void rollback() override;
+
+ private:
+  struct ConnCloser {
+    void operator()(PGconn* c) const { PQfinish(c); }
+  };
+  struct ResultClearer {
+    void operator()(PGresult* r) const { PQclear(r); }
+  };
+  using Result = std::unique_ptr<PGresult, ResultClearer>;
+
+  // Waits until the socket is ready (`for_write` or for reading) or the
+  // deadline passes. false on timeout or poll error.
+  bool waitSocket(bool for_write, int64_t deadline_ms) const;
+  // Sends what libpq queued, then reads until the whole answer is in, and
+  // returns its last result (or the first error). On a broken connection or a
+  // timeout the connection is closed and *failed is set.
+  StoreResult finish(int64_t deadline_ms, const char* what, Result* last);
+  // A prepared statement with binary parameters and binary results.
+  StoreResult execPrepared(const char* name, int n, const char* const* values, const int* lengths,
+                           const int* formats, Result* out);
+  StoreResult execSimple(const std::string& sql, const char* what);
+  StoreResult prepare(const char* name, const std::string& sql, int n, const Oid* types);
+  StoreResult classify(const PGresult* r, const char* what);
+  StoreResult lost(const std::string& why);
+
+  const std::string dsn_;
+  const std::string table_;
+  const uint32_t connect_timeout_ms_;
+  const uint32_t request_timeout_ms_;
+  const std::string application_name_;
+  std::unique_ptr<PGconn, ConnCloser> conn_;
+};
+
+}  // namespace solar::kv
