@@ -164,6 +164,9 @@ bool ParseConfig(const std::string& text, const std::string& name, Config* out, 
       *error = strict_errors.first().empty() ? name + ": cannot parse" : strict_errors.first();
       return false;
     }
+    // A module without a name means "the worker the module registers", not the
+    // default built-in's name.
+    if (!scratch.worker().module().empty() && scratch.worker().name().empty()) config.mutable_worker()->clear_name();
   }
   TextFormat::Parser parser;
   Collector collector(name, &text);

@@ -100,6 +100,8 @@ bool ServerHarness::start(std::chrono::milliseconds timeout) {
   static const std::regex kReady("ready: listening on [^ ]*:([0-9]+) ");
   if (!std::regex_search(l, m, kReady)) return false;
   port_ = std::stoi(m[1]);
+  static const std::regex kAdmin("admin on [^ ]*:([0-9]+)");
+  if (std::regex_search(l, m, kAdmin)) admin_port_ = std::stoi(m[1]);
   return true;
 }
 
@@ -280,6 +282,29 @@ std::string RandomBytes(size_t n, unsigned seed) {
   std::string s(n, '\0');
   for (auto& c : s) c = static_cast<char>(rng());
   return s;
+}
+
+std::string HttpGet(int port, const std::string& path, int* status) {
+  *status = -1;
+  int fd = ConnectTcp(port);
+  if (fd < 0) return "";
+  if (!WriteAll(fd, "GET " + path + " HTTP/1.0\r\n\r\n")) {
+    close(fd);
+    return "";
+  }
+  std::string resp;
+  char buf[65536];
+  pollfd p{fd, POLLIN, 0};
+  while (poll(&p, 1, 5000) > 0) {
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    resp.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  size_t split = resp.find("\r\n\r\n");
+  if (resp.rfind("HTTP/1.", 0) != 0 || split == std::string::npos) return "";
+  *status = std::atoi(resp.c_str() + resp.find(' ') + 1);
+  return resp.substr(split + 4);
 }
 
 std::string ProcStatusField(pid_t pid, const std::string& field) {

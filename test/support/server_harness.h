@@ -39,6 +39,7 @@ class ServerHarness {
   int wait(std::chrono::milliseconds timeout);
 
   int port() const { return port_; }
+  int adminPort() const { return admin_port_; }  // from the ready line; 0 if off
   pid_t pid() const { return pid_; }
   const std::string& dir() const { return dir_; }
   std::string configPath() const { return dir_ + "/solar.conf"; }
@@ -59,6 +60,7 @@ class ServerHarness {
   std::string dir_;
   pid_t pid_ = -1;
   int port_ = 0;
+  int admin_port_ = 0;
   int out_fd_ = -1;
   std::thread reader_;
   mutable std::mutex mu_;
@@ -75,6 +77,9 @@ bool ReadFrame32(int fd, std::string* payload, int timeout_ms = 10000);
 // True when the peer closed (EOF or reset) within timeout_ms.
 bool WaitClosed(int fd, int timeout_ms);
 std::string RandomBytes(size_t n, unsigned seed);
+
+// GET path over HTTP/1.0; returns the body, *status the HTTP code (-1 on failure).
+std::string HttpGet(int port, const std::string& path, int* status);
 
 // /proc/PID/status fields, e.g. "Uid" -> "65534\t65534\t65534\t65534".
 std::string ProcStatusField(pid_t pid, const std::string& field);

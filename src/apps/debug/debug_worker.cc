@@ -8,7 +8,8 @@
 //   "pid"       reply with the worker's pid
 //   "whoami"    reply "uid gid" of the process
 //   "peer"      reply "tcp|udp ADDRESS:PORT" of the client
-// Anything else is echoed.
+// Anything else is echoed. onStart throws while the file named by
+// $SOLAR_DEBUG_FAIL_START exists: a replacement that cannot start, for tests.
 #include <unistd.h>
 
 #include <chrono>
@@ -23,6 +24,10 @@ namespace {
 
 class DebugWorker : public solar::Worker {
  public:
+  void onStart(const solar::WorkerInfo&) override {
+    const char* path = std::getenv("SOLAR_DEBUG_FAIL_START");
+    if (path != nullptr && access(path, F_OK) == 0) throw std::runtime_error(std::string("asked to fail: ") + path);
+  }
   void process(solar::Request& req, solar::Response& resp) override {
     std::string_view p = req.payload();
     if (p.rfind("sleep:", 0) == 0) {

@@ -1,0 +1,170 @@
+// solarctl against a running and a stopped server; daemon mode; systemd's
+// notify protocol.
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "server_harness.h"
+
+namespace solar::testing {
+namespace {
+
+std::string CtlBin() {
+  const char* e = std::getenv("SOLARCTL");
+  return e ? e : "build/solarctl";
+}
+
+struct Out {
+  int code;
+  std::string text;
+};
+
+Out Shell(const std::string& cmd) {
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  Out o{-1, ""};
+  if (!p) return o;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) o.text.append(buf.data(), n);
+  int st = pclose(p);
+  o.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return o;
+}
+
+TEST(Solarctl, StatusShowsATableOfTheRunningProcesses) {
+  ServerHarness server("workers: 2\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  Out o = Shell(CtlBin() + " -c " + server.configPath() + " --admin 127.0.0.1:" + std::to_string(server.adminPort()) +
+                " status");
+  EXPECT_EQ(o.code, 0) << o.text;
+  EXPECT_NE(o.text.find("master pid " + std::to_string(server.pid()) + "  running"), std::string::npos) << o.text;
+  EXPECT_NE(o.text.find("ROLE"), std::string::npos);
+  EXPECT_NE(o.text.find(std::to_string(server.childPid("worker 1"))), std::string::npos) << o.text;
+  EXPECT_EQ(server.stop(), 0);
+}
+
+TEST(Solarctl, ReloadReplacesTheWorkers) {
+  ServerHarness server("workers: 1\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  pid_t before = server.childPid("worker 0");
+  Out o = Shell(CtlBin() + " -c " + server.configPath() + " reload");
+  EXPECT_EQ(o.code, 0) << o.text;
+  ASSERT_TRUE(server.waitForLog("reload (USR1) done", std::chrono::seconds(10)));
+  EXPECT_NE(server.childPid("worker 0"), before);
+  EXPECT_EQ(server.stop(), 0);
+}
+
+TEST(Solarctl, StopWaitsUntilTheServerIsGone) {
+  ServerHarness server;
+  ASSERT_TRUE(server.start()) << server.log();
+  const pid_t master = server.pid();
+  Out o = Shell(CtlBin() + " -c " + server.configPath() + " stop");
+  EXPECT_EQ(o.code, 0) << o.text;
+  EXPECT_NE(o.text.find("stopped (pid " + std::to_string(master) + ")"), std::string::npos);
+  EXPECT_EQ(server.wait(std::chrono::seconds(5)), 0);
+}
+
+TEST(Solarctl, ClearErrorsWhenTheServerIsNotRunning) {
+  ServerHarness server;  // never started: no pid file
+  std::ofstream(server.configPath()) << "pid_file: \"" << server.pidFile() << "\"\nadmin_listen: \"127.0.0.1:1\"\n";
+  for (const char* cmd : {"stop", "reload", "status"}) {
+    Out o = Shell(CtlBin() + " -c " + server.configPath() + " " + cmd);
+    EXPECT_EQ(o.code, 1) << cmd;
+    EXPECT_NE(o.text.find("solar is not running (no pid file at " + server.pidFile() + ")"), std::string::npos)
+        << cmd << ": " << o.text;
+  }
+  std::ofstream(server.pidFile()) << "999999\n";
+  Out o = Shell(CtlBin() + " -c " + server.configPath() + " stop");
+  EXPECT_EQ(o.code, 1);
+  EXPECT_NE(o.text.find("names pid 999999, which is gone"), std::string::npos) << o.text;
+}
+
+TEST(Solarctl, CheckRunsTheConfigTest) {
+  ServerHarness server;
+  std::ofstream(server.configPath()) << "workers: 0\n";
+  Out bad = Shell(CtlBin() + " -c " + server.configPath() + " check");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.text.find(server.configPath() + ":1:1: workers must be"), std::string::npos) << bad.text;
+  std::ofstream(server.configPath()) << "workers: 3\n";
+  Out good = Shell(CtlBin() + " -c " + server.configPath() + " check");
+  EXPECT_EQ(good.code, 0) << good.text;
+}
+
+TEST(Daemon, DetachesServesAndStopsCleanly) {
+  ServerHarness server;  // for its temp dir
+  const std::string conf = server.dir() + "/daemon.conf";
+  std::ofstream(conf) << "listen: \"127.0.0.1:0\"\nadmin_listen: \"\"\npid_file: \"" << server.pidFile()
+                      << "\"\ndaemonize: true\nlog_dir: \"" << server.dir() << "/log\"\n";
+  auto t0 = std::chrono::steady_clock::now();
+  Out o = Shell(SolarBin() + " -c " + conf);
+  EXPECT_EQ(o.code, 0) << o.text;  // returns only once the server is ready
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+  std::ifstream in(server.pidFile());
+  pid_t pid = 0;
+  in >> pid;
+  ASSERT_GT(pid, 0);
+  EXPECT_TRUE(ProcessExists(pid));
+  EXPECT_EQ(getsid(pid), pid) << "the daemon leads its own session";
+  // Logs go to log_dir through glog.
+  Out logs = Shell("cat " + server.dir() + "/log/solar.INFO");
+  EXPECT_NE(logs.text.find("ready: listening on 127.0.0.1:"), std::string::npos) << logs.text;
+  Out stop = Shell(CtlBin() + " -c " + conf + " stop");
+  EXPECT_EQ(stop.code, 0) << stop.text;
+  EXPECT_FALSE(ProcessExists(pid));
+  EXPECT_NE(access(server.pidFile().c_str(), F_OK), 0) << "pid file left behind";
+}
+
+TEST(Daemon, FailedStartExitsNonZeroInTheForeground) {
+  ServerHarness server;
+  const std::string conf = server.dir() + "/daemon.conf";
+  // Port 1 needs no privilege check to fail for a non-root, but as root it
+  // binds; use an address this host does not have instead.
+  std::ofstream(conf) << "listen: \"192.0.2.1:7\"\nadmin_listen: \"\"\npid_file: \"" << server.pidFile()
+                      << "\"\ndaemonize: true\nlog_dir: \"" << server.dir() << "/log\"\n";
+  Out o = Shell(SolarBin() + " -c " + conf);
+  EXPECT_EQ(o.code, 1) << o.text;
+  EXPECT_NE(o.text.find("failed to start"), std::string::npos) << o.text;
+}
+
+TEST(Systemd, NotifiesReadyReloadingAndStopping) {
+  const std::string path = "/tmp/solar-notify-" + std::to_string(getpid());
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+  unlink(path.c_str());
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  timeval tv{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setenv("NOTIFY_SOCKET", path.c_str(), 1);
+  ServerHarness server("workers: 1\n");
+  bool started = server.start();
+  unsetenv("NOTIFY_SOCKET");
+  ASSERT_TRUE(started) << server.log();
+  auto next = [&] {
+    char buf[512];
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string("<timeout>");
+  };
+  EXPECT_EQ(next(), "READY=1");
+  kill(server.pid(), SIGHUP);
+  EXPECT_EQ(next(), "RELOADING=1");
+  EXPECT_EQ(next(), "READY=1");  // after the HUP's rolling reload
+  kill(server.pid(), SIGTERM);
+  EXPECT_EQ(next(), "STOPPING=1");
+  EXPECT_EQ(server.wait(std::chrono::seconds(10)), 0);
+  close(fd);
+  unlink(path.c_str());
+}
+
+}  // namespace
+}  // namespace solar::testing
