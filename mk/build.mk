@@ -115,7 +115,10 @@ test: check-includes all
 	$(B)/unit_tests
 	$(TEST_ENV) $(B)/process_tests
 
+# builtin:kv keeps its SQLite file in var/kv/, which the workers (nobody,
+# when run as root) must be able to write; var/ itself stays root's.
 run: $(B)/solar
+	@if [ "$$(id -u)" = 0 ]; then install -d -m 0755 var && install -d -o nobody -m 0750 var/kv; else mkdir -p var/kv; fi
 	$(B)/solar
 
 bench: all

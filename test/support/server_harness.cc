@@ -68,6 +68,9 @@ bool ServerHarness::start(std::chrono::milliseconds timeout) {
     if (!sets("admin_listen")) conf << "admin_listen: \"127.0.0.1:0\"\n";
     if (!sets("pid_file")) conf << "pid_file: \"" << pidFile() << "\"\n";
     if (!sets("graceful_timeout_ms")) conf << "graceful_timeout_ms: 10000\n";
+    // The shipped default is builtin:kv; the tests that name no worker are
+    // about the server itself and talk echo.
+    if (!sets("worker")) conf << "worker { name: \"builtin:echo\" }\n";
     conf << extra_ << "\n";
   }
   int fds[2];

@@ -51,7 +51,7 @@ TEST(Config, EmbeddedDefaultsParseAndValidate) {
   EXPECT_EQ(c.workers(), 2u);
   EXPECT_EQ(c.protocol(), FRAME32);
   EXPECT_EQ(c.dispatch(), ROUND_ROBIN);
-  EXPECT_EQ(c.worker().name(), "builtin:echo");
+  EXPECT_EQ(c.worker().name(), "builtin:kv");  // issue 6: make run serves KV
   EXPECT_EQ(c.user(), "nobody");
   EXPECT_EQ(c.max_frame_bytes(), 4194304u);
   EXPECT_GE(c.respawn_backoff_max_ms(), 100u);
