@@ -13,7 +13,7 @@
 DEB_PACKAGES := g++ make pkg-config libevent-dev libprotobuf-dev protobuf-compiler \
                 libgoogle-glog-dev libgtest-dev libgmock-dev procps libsystemd-dev \
                 libsqlite3-dev libpq-dev postgresql
-BUILD_MK := $(MAKE) --no-print-directory -f mk/build.mk
+BUILD_MK := $(MAKE) --no-print-directory -j$(shell nproc 2>/dev/null || echo 2) -f mk/build.mk
 
 .PHONY: all deps test unit-test process-test run bench install clean check-includes
 

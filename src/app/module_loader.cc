@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "app/registry.h"
+#include "sys/privilege.h"
 
 namespace solar {
 
@@ -43,7 +44,7 @@ std::unique_ptr<Worker> LoadWorker(const WorkerConfig& config, std::string* reso
   return worker;
 }
 
-bool CheckWorkerLoadsInChild(const WorkerConfig& config, std::string* error) {
+bool CheckWorkerLoadsInChild(const WorkerConfig& config, const std::string& user, std::string* error) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
     *error = std::string("pipe() failed: ") + std::strerror(errno);
@@ -53,6 +54,12 @@ bool CheckWorkerLoadsInChild(const WorkerConfig& config, std::string* error) {
   if (pid == 0) {
     close(fds[0]);
     std::string resolved, why;
+    UserIds ids;
+    if (geteuid() == 0 && LookupUser(user, &ids, &why) && DropPrivileges(ids, &why) != DropResult::kDropped) {
+      why = "dropping privileges for the check failed: " + why;
+      [[maybe_unused]] ssize_t n = write(fds[1], why.data(), why.size());
+      _exit(1);
+    }
     auto worker = LoadWorker(config, &resolved, &why);
     if (!worker) {
       [[maybe_unused]] ssize_t n = write(fds[1], why.data(), why.size());

@@ -20,6 +20,8 @@ std::unique_ptr<Worker> LoadWorker(const WorkerConfig& config, std::string* reso
 
 // Loads the worker in a forked child (so the caller's process stays free of
 // user code) and reports whether that worked. *error holds the child's reason.
-bool CheckWorkerLoadsInChild(const WorkerConfig& config, std::string* error);
+// When called as root the child first drops to `user`: a module's static
+// initialisers are user code too, and run exactly as they will in a worker.
+bool CheckWorkerLoadsInChild(const WorkerConfig& config, const std::string& user, std::string* error);
 
 }  // namespace solar

@@ -188,7 +188,7 @@ void Master::reconfigure() {
     notifySystemd("READY=1");
     return;
   }
-  if (!CheckWorkerLoadsInChild(fresh.worker(), &error)) {
+  if (!CheckWorkerLoadsInChild(fresh.worker(), fresh.user(), &error)) {
     LOG(ERROR) << "HUP: the new worker cannot be loaded, nothing changed: " << error;
     notifySystemd("READY=1");
     return;

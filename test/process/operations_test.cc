@@ -77,6 +77,21 @@ TEST(Limits, MaxRequestsRecyclesTheWorkerWithoutFailingARequest) {
   EXPECT_EQ(server.stop(), 0);
 }
 
+TEST(Limits, WorkerOverMaxRssIsReplaced) {
+  ServerHarness server("workers: 1\nmax_rss_mb: 64\nworker { name: \"builtin:debug\" }\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  int fd = ConnectTcp(server.port());
+  const std::string before = Echo(fd, "pid");
+  EXPECT_EQ(Echo(fd, "alloc:100"), "allocated:100");
+  ASSERT_TRUE(server.waitForLog("(max_rss_mb 64); replacing it", std::chrono::seconds(5))) << server.log();
+  std::string after;
+  for (int i = 0; i < 100 && (after = Echo(fd, "pid")) == before; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_NE(after, before) << "the same connection should now reach the replacement";
+  close(fd);
+  EXPECT_EQ(server.stop(), 0);
+}
+
 TEST(Admin, MetricsIsValidPrometheusText) {
   ServerHarness server("workers: 2\n");
   ASSERT_TRUE(server.start()) << server.log();

@@ -8,6 +8,7 @@
 //   "pid"       reply with the worker's pid
 //   "whoami"    reply "uid gid" of the process
 //   "peer"      reply "tcp|udp ADDRESS:PORT" of the client
+//   "alloc:MB"  allocate and keep MB mebibytes (to try max_rss_mb)
 // Anything else is echoed. onStart throws while the file named by
 // $SOLAR_DEBUG_FAIL_START exists: a replacement that cannot start, for tests.
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "api/worker.h"
 
@@ -45,6 +47,10 @@ class DebugWorker : public solar::Worker {
       resp.noReply();
     } else if (p == "pid") {
       resp.set(std::to_string(getpid()));
+    } else if (p.rfind("alloc:", 0) == 0) {
+      size_t mb = static_cast<size_t>(std::atoi(std::string(p.substr(6)).c_str()));
+      hog_.emplace_back(mb << 20, 'h');  // filled, so the pages are resident
+      resp.set("allocated:" + std::to_string(mb));
     } else if (p == "peer") {
       resp.set(std::string(req.transport() == solar::Transport::kUdp ? "udp " : "tcp ") + req.peer().toString());
     } else if (p == "whoami") {
@@ -53,6 +59,9 @@ class DebugWorker : public solar::Worker {
       resp.set(std::string(p));
     }
   }
+
+ private:
+  std::vector<std::string> hog_;
 };
 
 }  // namespace
