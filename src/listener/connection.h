@@ -9,15 +9,11 @@
 
 #include "api/request.h"
 #include "base/buffer.h"
+#include "base/event_ptr.h"
 #include "base/noncopyable.h"
 #include "base/unique_fd.h"
 
 namespace solar {
-
-struct EventDeleter {
-  void operator()(event* ev) const { event_free(ev); }
-};
-using EventPtr = std::unique_ptr<event, EventDeleter>;
 
 class Connection : NonCopyable {
  public:

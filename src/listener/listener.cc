@@ -38,10 +38,6 @@ constexpr size_t kChannelLowWater = 1u << 20;
 constexpr int kTickMs = 100;
 constexpr int64_t kDrainLingerMs = 200;  // stop: an idle connection gets this long to send more
 
-struct BaseDeleter {
-  void operator()(event_base* b) const { event_base_free(b); }
-};
-
 class Listener : NonCopyable {
  public:
   explicit Listener(const ChildContext& ctx);
@@ -84,7 +80,7 @@ class Listener : NonCopyable {
   const ChildContext& ctx_;
   const Config& config_;
   const uint16_t id_;
-  std::unique_ptr<event_base, BaseDeleter> base_;
+  EventBasePtr base_;
   UniqueFd listen_fd_;
   UniqueFd idle_fd_;  // spare fd for EMFILE (muduo, after libev's docs)
   EventPtr accept_ev_, replies_ev_, flush_ev_, tick_ev_;

@@ -8,7 +8,7 @@
 
 #include <glog/logging.h>
 
-#include "app/module_loader.h"
+#include "app/worker_start.h"
 #include "ipc/msg_queue.h"
 #include "udp/udp_listener.h"
 
@@ -24,24 +24,10 @@ void OnRetire(int) { g_retire = 1; }
 }  // namespace
 
 int RunUdpWorker(const ChildContext& ctx) {
-  const Config& config = *ctx.config;
-  std::string error, name;
-  std::unique_ptr<Worker> worker = LoadWorker(config.worker(), &name, &error);
-  if (!worker) {
-    LOG(ERROR) << "udp worker " << ctx.index << ": " << error;
-    return kExitRespawn;
-  }
-  WorkerInfo info;
-  info.slot = ctx.index;
-  info.transport = Transport::kUdp;
-  info.name = name;
-  info.config_path = ctx.config_path;
-  try {
-    worker->onStart(info);
-  } catch (const std::exception& e) {
-    LOG(ERROR) << "udp worker " << ctx.index << ": onStart failed: " << e.what();
-    return kExitRespawn;
-  }
+  StartedWorker started = StartWorker(ctx, Transport::kUdp);
+  if (!started.worker) return kExitRespawn;
+  std::unique_ptr<Worker> worker = std::move(started.worker);
+
   // No SA_RESTART: a stop signal must interrupt a blocking msgrcv (which the
   // kernel never restarts anyway). The master repeats TERM while it waits, so
   // one that lands just before msgrcv is not lost.
@@ -51,11 +37,8 @@ int RunUdpWorker(const ChildContext& ctx) {
   for (int s : {SIGTERM, SIGINT, SIGQUIT}) sigaction(s, &sa, nullptr);
   sa.sa_handler = OnRetire;
   sigaction(SIGUSR1, &sa, nullptr);
-  uint64_t served = 0, recycle_after = 0;
-  if (config.max_requests() > 0) {
-    uint64_t jitter = config.max_requests_jitter();
-    recycle_after = config.max_requests() + (jitter ? static_cast<uint64_t>(getpid()) * 2654435761u % (jitter + 1) : 0);
-  }
+  uint64_t served = 0;
+  const uint64_t recycle_after = started.recycle_after;
 
   ipc::MsgQueue queue(ctx.queue_id);
   std::vector<char> buf(sizeof(long) + std::max<size_t>(ctx.queue_msgmax, 65536 + 64));

@@ -10,7 +10,8 @@
 #include <event2/event.h>
 #include <glog/logging.h>
 
-#include "app/module_loader.h"
+#include "app/worker_start.h"
+#include "base/event_ptr.h"
 #include "base/noncopyable.h"
 #include "ipc/channel.h"
 #include "ipc/record.h"
@@ -24,13 +25,6 @@ using ipc::RecordType;
 constexpr int kDatagramsPerEvent = 32;
 constexpr int kStopFlushTimeoutMs = 2000;
 
-struct EventDeleter {
-  void operator()(event* ev) const { event_free(ev); }
-};
-using EventPtr = std::unique_ptr<event, EventDeleter>;
-struct BaseDeleter {
-  void operator()(event_base* b) const { event_base_free(b); }
-};
 
 uint64_t ConnKey(uint16_t listener, uint32_t conn_id) { return (uint64_t{listener} << 32) | conn_id; }
 
@@ -68,7 +62,7 @@ class WorkerProcess : NonCopyable {
   const Config& config_;
   std::unique_ptr<Worker> worker_;
   std::string name_;
-  std::unique_ptr<event_base, BaseDeleter> base_;
+  EventBasePtr base_;
   ipc::InChannel in_;
   EventPtr input_ev_, stop_timeout_ev_;
   std::vector<EventPtr> signal_evs_;
@@ -103,28 +97,11 @@ WorkerProcess::WorkerProcess(const ChildContext& ctx)
 }
 
 int WorkerProcess::init() {
-  std::string error;
-  worker_ = LoadWorker(config_.worker(), &name_, &error);
-  if (!worker_) {
-    LOG(ERROR) << "worker " << ctx_.index << ": " << error;
-    return kExitRespawn;
-  }
-  if (config_.max_requests() > 0) {
-    // Jitter spreads recycling so the workers do not all restart together (seed 002).
-    uint64_t jitter = config_.max_requests_jitter();
-    recycle_after_ = config_.max_requests() + (jitter ? static_cast<uint64_t>(getpid()) * 2654435761u % (jitter + 1) : 0);
-  }
-  WorkerInfo info;
-  info.slot = ctx_.index;
-  info.transport = Transport::kTcp;
-  info.name = name_;
-  info.config_path = ctx_.config_path;
-  try {
-    worker_->onStart(info);
-  } catch (const std::exception& e) {
-    LOG(ERROR) << "worker " << ctx_.index << ": " << name_ << " onStart failed: " << e.what();
-    return kExitRespawn;
-  }
+  StartedWorker started = StartWorker(ctx_, Transport::kTcp);
+  if (!started.worker) return kExitRespawn;
+  worker_ = std::move(started.worker);
+  name_ = started.name;
+  recycle_after_ = started.recycle_after;
 
   base_.reset(event_base_new());
   if (!base_) return kExitRespawn;
