@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
   }
   // The worker (built-in or module) must load — checked in a throwaway child,
   // because the master never runs user code.
-  if (std::string why; !solar::CheckWorkerLoadsInChild(config.worker(), config.user(), &why)) {
+  if (std::string why; !solar::CheckWorkerLoadsInChild(config, config_path, &why)) {
     std::fprintf(stderr, "solar: %s: worker: %s\n", config_path.empty() ? "<embedded defaults>" : config_path.c_str(),
                  why.c_str());
     if (test_only) std::fprintf(stderr, "solar: configuration test failed\n");

@@ -25,6 +25,10 @@ struct WorkerInfo {
   Transport transport = Transport::kTcp;
   std::string name;         // the registered name, e.g. "echo"
   std::string config_path;  // the config file the server was started with ("" = defaults)
+  // The effective configuration (protobuf text format, proto/config.proto), as
+  // the master read it before dropping privileges: a worker takes its own
+  // settings (database DSN, ...) from here, so the file may stay root-only.
+  std::string config_text;
 };
 
 struct ConnectionInfo {
@@ -40,6 +44,10 @@ class Worker {
   // Throwing (or returning false from a derived check) makes the worker exit
   // with an error, and the master logs it.
   virtual void onStart(const WorkerInfo&) {}
+  // Called by `solar -t`, at start-up and before a HUP applies, in a throwaway
+  // process (no onStart, no requests): check this worker's own settings in
+  // info.config_text and throw std::exception with a clear message to refuse.
+  virtual void onCheck(const WorkerInfo&) {}
   // Called once on a graceful stop, after the last request.
   virtual void onStop() {}
   // A TCP connection assigned to this worker opened / closed.

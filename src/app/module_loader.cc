@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <exception>
 
 #include "app/registry.h"
+#include "config/config.h"
 #include "sys/privilege.h"
 
 namespace solar {
@@ -44,7 +46,7 @@ std::unique_ptr<Worker> LoadWorker(const WorkerConfig& config, std::string* reso
   return worker;
 }
 
-bool CheckWorkerLoadsInChild(const WorkerConfig& config, const std::string& user, std::string* error) {
+bool CheckWorkerLoadsInChild(const Config& config, const std::string& config_path, std::string* error) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
     *error = std::string("pipe() failed: ") + std::strerror(errno);
@@ -55,13 +57,24 @@ bool CheckWorkerLoadsInChild(const WorkerConfig& config, const std::string& user
     close(fds[0]);
     std::string resolved, why;
     UserIds ids;
-    if (geteuid() == 0 && LookupUser(user, &ids, &why) && DropPrivileges(ids, &why) != DropResult::kDropped) {
+    if (geteuid() == 0 && LookupUser(config.user(), &ids, &why) && DropPrivileges(ids, &why) != DropResult::kDropped) {
       why = "dropping privileges for the check failed: " + why;
       [[maybe_unused]] ssize_t n = write(fds[1], why.data(), why.size());
       _exit(1);
     }
-    auto worker = LoadWorker(config, &resolved, &why);
+    auto worker = LoadWorker(config.worker(), &resolved, &why);
     if (!worker) {
+      [[maybe_unused]] ssize_t n = write(fds[1], why.data(), why.size());
+      _exit(1);
+    }
+    WorkerInfo info;
+    info.name = resolved;
+    info.config_path = config_path;
+    info.config_text = ConfigToText(config);
+    try {
+      worker->onCheck(info);
+    } catch (const std::exception& e) {
+      why = resolved + " refuses the configuration: " + e.what();
       [[maybe_unused]] ssize_t n = write(fds[1], why.data(), why.size());
       _exit(1);
     }

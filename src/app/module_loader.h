@@ -22,6 +22,7 @@ std::unique_ptr<Worker> LoadWorker(const WorkerConfig& config, std::string* reso
 // user code) and reports whether that worked. *error holds the child's reason.
 // When called as root the child first drops to `user`: a module's static
 // initialisers are user code too, and run exactly as they will in a worker.
-bool CheckWorkerLoadsInChild(const WorkerConfig& config, const std::string& user, std::string* error);
+// It then runs the worker's onCheck with the effective config.
+bool CheckWorkerLoadsInChild(const Config& config, const std::string& config_path, std::string* error);
 
 }  // namespace solar

@@ -7,6 +7,7 @@
 #include <glog/logging.h>
 
 #include "app/module_loader.h"
+#include "config/config.h"
 
 namespace solar {
 
@@ -25,6 +26,7 @@ StartedWorker StartWorker(const ChildContext& ctx, Transport transport) {
   info.transport = transport;
   info.name = out.name;
   info.config_path = ctx.config_path;
+  info.config_text = ConfigToText(config);
   try {
     out.worker->onStart(info);
   } catch (const std::exception& e) {

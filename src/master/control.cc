@@ -188,7 +188,7 @@ void Master::reconfigure() {
     notifySystemd("READY=1");
     return;
   }
-  if (!CheckWorkerLoadsInChild(fresh.worker(), fresh.user(), &error)) {
+  if (!CheckWorkerLoadsInChild(fresh, config_path_, &error)) {
     LOG(ERROR) << "HUP: the new worker cannot be loaded, nothing changed: " << error;
     notifySystemd("READY=1");
     return;

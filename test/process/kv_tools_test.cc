@@ -131,3 +131,34 @@ TEST_F(KvTools, BenchKvWorkloadChecksEveryReplyWithoutErrors) {
 
 }  // namespace
 }  // namespace solar::testing
+
+namespace solar::testing {
+namespace {
+
+// The DSN's password lives in the config: the file can stay root-only, since
+// workers get the master's effective config instead of re-reading the file.
+TEST(KvConfig, RootOnlyConfigFileStillServesKv) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root for a file the workers cannot read";
+  KvDataDir data;
+  ServerHarness server("worker { name: \"builtin:kv\" }\nkv { sqlite_path: \"" + data.sqlitePath() + "\" }\n");
+  server.setConfigMode(0600);
+  ASSERT_TRUE(server.start()) << server.log();
+  int fd = ConnectTcp(server.port());
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(KvCall(fd, KvPut("secret-config", "works")).status(), kv::OK);
+  kv::KvResponse got = KvCall(fd, KvGet("secret-config"));
+  EXPECT_EQ(got.status(), kv::OK);
+  close(fd);
+  EXPECT_EQ(server.stop(), 0);
+}
+
+TEST(KvConfig, CheckRefusesABadKvSectionBeforeAnyWorkerStarts) {
+  ServerHarness server("worker { name: \"builtin:kv\" }\nkv { backend: POSTGRES }\n");
+  EXPECT_FALSE(server.start(std::chrono::seconds(5)));
+  EXPECT_NE(server.log().find("builtin:kv refuses the configuration"), std::string::npos) << server.log();
+  EXPECT_NE(server.log().find("kv.postgres_dsn is required"), std::string::npos) << server.log();
+  EXPECT_EQ(server.wait(std::chrono::seconds(5)), 1);
+}
+
+}  // namespace
+}  // namespace solar::testing

@@ -73,6 +73,7 @@ bool ServerHarness::start(std::chrono::milliseconds timeout) {
     if (!sets("worker")) conf << "worker { name: \"builtin:echo\" }\n";
     conf << extra_ << "\n";
   }
+  chmod(configPath().c_str(), config_mode_);
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return false;
   pid_ = fork();
@@ -97,7 +98,18 @@ bool ServerHarness::start(std::chrono::milliseconds timeout) {
       log_.append(buf, static_cast<size_t>(n));
     }
   });
-  if (!waitForLog("ready: listening on", timeout)) return false;
+  // Wait for the ready line, or for the master to give up (a refused config).
+  const int64_t deadline = NowMs() + timeout.count();
+  while (!waitForLog("ready: listening on", std::chrono::milliseconds(20))) {
+    int st = 0;
+    if (waitpid(pid_, &st, WNOHANG) == pid_) {
+      pid_ = -1;
+      exit_code_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      if (reader_.joinable()) reader_.join();
+      return false;
+    }
+    if (NowMs() >= deadline) return false;
+  }
   std::smatch m;
   std::string l = log();
   static const std::regex kReady("ready: listening on [^ ]*:([0-9]+) ");
@@ -109,7 +121,7 @@ bool ServerHarness::start(std::chrono::milliseconds timeout) {
 }
 
 int ServerHarness::wait(std::chrono::milliseconds timeout) {
-  if (pid_ <= 0) return -1;
+  if (pid_ <= 0) return exit_code_;
   int64_t deadline = NowMs() + timeout.count();
   for (;;) {
     int st = 0;

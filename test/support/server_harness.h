@@ -30,6 +30,8 @@ class ServerHarness {
   explicit ServerHarness(std::string extra_config = "");
   ~ServerHarness();  // SIGKILLs the master if still running, removes the temp dir
 
+  // The mode the config file gets before the start (e.g. 0600: root only).
+  void setConfigMode(unsigned mode) { config_mode_ = mode; }
   // Starts the master and waits (up to timeout) for "ready" in its log.
   bool start(std::chrono::milliseconds timeout = std::chrono::seconds(20));
   // Sends `sig` to the master and waits for it to exit; returns the exit code
@@ -61,6 +63,8 @@ class ServerHarness {
   pid_t pid_ = -1;
   int port_ = 0;
   int admin_port_ = 0;
+  unsigned config_mode_ = 0644;
+  int exit_code_ = -1;  // once the master has exited and been reaped
   int out_fd_ = -1;
   std::thread reader_;
   mutable std::mutex mu_;

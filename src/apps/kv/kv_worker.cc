@@ -27,15 +27,8 @@ class KvWorker : public Worker {
   void onStart(const WorkerInfo& info) override {
     const std::string role = std::string(info.transport == Transport::kUdp ? "kv udp worker " : "kv worker ") +
                              std::to_string(info.slot);
-    const std::string where = info.config_path.empty() ? "<embedded defaults>" : info.config_path;
-    // The master has validated everything else already; the kv section is
-    // this worker's own business.
-    Config config;
-    std::string error;
-    if (!LoadConfig(info.config_path, &config, &error)) throw std::runtime_error("reading the config: " + error);
     std::string note;
-    error = ResolveKvSettings(config, &settings_, &note);
-    if (!error.empty()) throw std::runtime_error(where + ": " + error);
+    settings_ = Resolve(info, &note);
     if (!note.empty()) LOG(WARNING) << role << ": " << note;
 
     service_ = std::make_unique<KvService>(settings_, MakeKvStore(settings_), role);
@@ -54,6 +47,12 @@ class KvWorker : public Worker {
     }
   }
 
+  // solar -t, start-up and HUP: a bad kv section is refused before any worker starts.
+  void onCheck(const WorkerInfo& info) override {
+    std::string note;
+    Resolve(info, &note);
+  }
+
   void process(Request& req, Response& resp) override {
     const size_t budget =
         req.transport() == Transport::kUdp ? settings_.max_udp_reply_bytes : settings_.max_tcp_reply_bytes;
@@ -63,6 +62,22 @@ class KvWorker : public Worker {
   void onStop() override { service_.reset(); }
 
  private:
+  // The kv section of the master's effective config (WorkerInfo::config_text:
+  // the file itself may be readable by root only, and should be when it holds
+  // a database password). The master has validated everything else.
+  static KvSettings Resolve(const WorkerInfo& info, std::string* note) {
+    const std::string where = info.config_path.empty() ? "<embedded defaults>" : info.config_path;
+    Config config;
+    std::string error;
+    const bool parsed = info.config_text.empty() ? LoadConfig(info.config_path, &config, &error)
+                                                 : ParseConfig(info.config_text, where, &config, &error);
+    if (!parsed) throw std::runtime_error("reading the config: " + error);
+    KvSettings settings;
+    error = ResolveKvSettings(config, &settings, note);
+    if (!error.empty()) throw std::runtime_error(where + ": " + error);
+    return settings;
+  }
+
   KvSettings settings_;
   std::unique_ptr<KvService> service_;
 };
