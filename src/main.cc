@@ -12,6 +12,7 @@
 #include <glog/logging.h>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -36,7 +37,7 @@ void Usage(FILE* out) {
 // at /dev/null; the parent stays until the child reports ready on a pipe, so
 // `solar` in a script or ExecStart returns 0 only once the server serves, and
 // 1 if it failed to start. Returns true in the child.
-bool Daemonize(int* ready_fd) {
+bool Daemonize(int* ready_fd, int timeout_ms) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
     std::perror("solar: pipe");
@@ -48,14 +49,25 @@ bool Daemonize(int* ready_fd) {
     return false;
   }
   if (pid > 0) {
+    // Wait for "ready", for the daemon to give up (EOF), or for the time a
+    // worker may take to start: a worker that crash-loops must not hang the
+    // script that started solar.
     close(fds[1]);
-    char c = 0;
-    ssize_t n;
+    pollfd p{fds[0], POLLIN, 0};
+    int r;
     do {
-      n = read(fds[0], &c, 1);
-    } while (n < 0 && errno == EINTR);
-    if (n == 1) _exit(0);
-    std::fprintf(stderr, "solar: failed to start; see the log in log_dir\n");
+      r = poll(&p, 1, timeout_ms);
+    } while (r < 0 && errno == EINTR);
+    char c = 0;
+    if (r > 0 && read(fds[0], &c, 1) == 1) _exit(0);
+    if (r == 0) {
+      std::fprintf(stderr,
+                   "solar: not ready after %d ms (reload_start_timeout_ms); see the log in log_dir. "
+                   "It keeps trying in the background as pid %d\n",
+                   timeout_ms, static_cast<int>(pid));
+    } else {
+      std::fprintf(stderr, "solar: failed to start; see the log in log_dir\n");
+    }
     _exit(1);
   }
   close(fds[0]);
@@ -132,7 +144,7 @@ int main(int argc, char** argv) {
   }
 
   int ready_fd = -1;
-  if (config.daemonize() && !Daemonize(&ready_fd)) return 1;
+  if (config.daemonize() && !Daemonize(&ready_fd, static_cast<int>(config.reload_start_timeout_ms()))) return 1;
 
   solar::InitProcessTitle(argc, argv);
   FLAGS_logtostderr = config.log_dir().empty();

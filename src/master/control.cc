@@ -295,8 +295,14 @@ void Master::heartbeat(int64_t now) {
       slot.retire_sent = true;  // once
       continue;
     }
-    // Scale-down: retire a removed worker once no listener has a connection on it.
-    if (slot.removing && !slot.retire_sent) {
+    // Scale-down: retire a removed worker once no listener has a connection on
+    // it. A UDP worker retires at once (the others share the queue); its USR1
+    // is repeated, as it may be blocked in msgrcv().
+    if (slot.removing) {
+      if (slot.retire_sent) {
+        if (slot.role == Role::kUdpWorker) kill(slot.pid, SIGUSR1);
+        continue;
+      }
       uint64_t conns = 0;
       if (slot.role == Role::kWorker) {
         for (auto& l : table_.slots()) {
@@ -304,7 +310,7 @@ void Master::heartbeat(int64_t now) {
         }
       }
       if (conns == 0) {
-        kill(slot.pid, slot.role == Role::kWorker ? SIGUSR1 : SIGTERM);
+        kill(slot.pid, SIGUSR1);
         slot.retire_sent = true;
       }
       continue;

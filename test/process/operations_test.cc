@@ -192,6 +192,31 @@ TEST(Hup, ChangesTheWorkerCountLive) {
   EXPECT_EQ(server.stop(), 0);
 }
 
+TEST(Hup, ChangesTheUdpWorkerCountLive) {
+  ServerHarness server("udp { listen: \"127.0.0.1:0\" workers: 1 queue_key: " +
+                       std::to_string(0x54000000 + getpid() % 0xffff) + " }\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  std::string text;
+  {
+    std::ifstream in(server.configPath());
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  std::ofstream(server.configPath()) << std::regex_replace(text, std::regex("workers: 1"), "workers: 3");
+  kill(server.pid(), SIGHUP);
+  ASSERT_GT(server.waitRespawn("udp_worker 2", -1, std::chrono::seconds(10)), 0) << server.log();
+  ASSERT_TRUE(server.waitForLog("reload (HUP) done", std::chrono::seconds(10)));
+  size_t mark = server.log().size();
+  std::ofstream(server.configPath()) << text;  // back to 1
+  kill(server.pid(), SIGHUP);
+  ASSERT_TRUE(server.waitForLog("reload (HUP) done", std::chrono::seconds(10), mark)) << server.log();
+  for (int i = 0; i < 200 && (server.childPid("udp_worker 1") > 0 || server.childPid("udp_worker 2") > 0); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(server.childPid("udp_worker 1"), -1) << "an idle UDP worker blocked in msgrcv must still retire";
+  EXPECT_EQ(server.childPid("udp_worker 2"), -1);
+  EXPECT_GT(server.childPid("udp_worker 0"), 0);
+  EXPECT_EQ(server.stop(), 0);
+}
+
 TEST(Hup, RestartOnlyFieldIsRefusedByNameAndTheRestApplies) {
   ServerHarness server("workers: 1\nmax_connections: 100\n");
   ASSERT_TRUE(server.start()) << server.log();

@@ -103,7 +103,8 @@ TEST(Daemon, DetachesServesAndStopsCleanly) {
   ServerHarness server;  // for its temp dir
   const std::string conf = server.dir() + "/daemon.conf";
   std::ofstream(conf) << "listen: \"127.0.0.1:0\"\nadmin_listen: \"\"\npid_file: \"" << server.pidFile()
-                      << "\"\ndaemonize: true\nlog_dir: \"" << server.dir() << "/log\"\n";
+                      << "\"\ndaemonize: true\nlog_dir: \"" << server.dir() << "/log\"\n"
+                      << "worker { name: \"builtin:echo\" }\n";
   auto t0 = std::chrono::steady_clock::now();
   Out o = Shell(SolarBin() + " -c " + conf);
   EXPECT_EQ(o.code, 0) << o.text;  // returns only once the server is ready
@@ -133,6 +134,29 @@ TEST(Daemon, FailedStartExitsNonZeroInTheForeground) {
   Out o = Shell(SolarBin() + " -c " + conf);
   EXPECT_EQ(o.code, 1) << o.text;
   EXPECT_NE(o.text.find("failed to start"), std::string::npos) << o.text;
+}
+
+TEST(Daemon, WorkerThatNeverStartsDoesNotHangTheForeground) {
+  ServerHarness server;
+  const std::string conf = server.dir() + "/daemon.conf";
+  const std::string flag = server.dir() + "/fail-start";
+  std::ofstream(flag) << "1";
+  std::ofstream(conf) << "listen: \"127.0.0.1:0\"\nadmin_listen: \"\"\npid_file: \"" << server.pidFile()
+                      << "\"\ndaemonize: true\nlog_dir: \"" << server.dir() << "/log\"\n"
+                      << "worker { name: \"builtin:debug\" }\nreload_start_timeout_ms: 1000\n";
+  auto t0 = std::chrono::steady_clock::now();
+  Out o = Shell("SOLAR_DEBUG_FAIL_START=" + flag + " " + SolarBin() + " -c " + conf);
+  EXPECT_EQ(o.code, 1) << o.text;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  EXPECT_NE(o.text.find("not ready after 1000 ms"), std::string::npos) << o.text;
+  // It keeps trying in the background; stop it.
+  std::ifstream in(server.pidFile());
+  pid_t pid = 0;
+  in >> pid;
+  ASSERT_GT(pid, 0);
+  Out stop = Shell(CtlBin() + " -c " + conf + " stop");
+  EXPECT_EQ(stop.code, 0) << stop.text;
+  EXPECT_FALSE(ProcessExists(pid));
 }
 
 TEST(Systemd, NotifiesReadyReloadingAndStopping) {
