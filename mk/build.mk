@@ -80,7 +80,9 @@ $(B)/solar: $(B)/obj/src/main.o $(B)/libsolar.a
 # with worker { module: "build/libNAME.so" }. A user's module is the same:
 #   g++ -std=c++17 -O2 -fPIC -shared -Isrc my_worker.cc -o libmy.so
 .SECONDEXPANSION:
-$(B)/lib%.so: $$(wildcard src/apps/%/*.cc) | $(PROTO_H)
+# Every header is a prerequisite: a module compiled against an older Worker
+# layout must be rebuilt (multi-file modules make per-file .d files awkward).
+$(B)/lib%.so: $$(wildcard src/apps/%/*.cc) $(shell find src -name '*.h') $(PROTO_H)
 	$(CXX) $(CPPFLAGS) -std=c++17 -O2 -g -fPIC -shared $(filter %.cc,$^) -o $@
 
 $(B)/solar-bench: $(patsubst %.cc,$(B)/obj/%.o,$(BENCH_SRCS))

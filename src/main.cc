@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
   }
   // The worker (built-in or module) must load — checked in a throwaway child,
   // because the master never runs user code.
-  if (std::string why; !solar::CheckWorkerLoadsInChild(config, config_path, &why)) {
+  if (std::string why; !solar::CheckWorkerLoadsInChild(config, config_path, config.reload_start_timeout_ms(), &why)) {
     std::fprintf(stderr, "solar: %s: worker: %s\n", config_path.empty() ? "<embedded defaults>" : config_path.c_str(),
                  why.c_str());
     if (test_only) std::fprintf(stderr, "solar: configuration test failed\n");
@@ -129,19 +129,7 @@ int main(int argc, char** argv) {
     std::printf("solar: configuration %s is ok\n", config_path.empty() ? "<embedded defaults>" : config_path.c_str());
     return 0;
   }
-  if (config.pid_file()[0] != '/') {
-    char cwd[4096];
-    if (getcwd(cwd, sizeof(cwd)) != nullptr) config.set_pid_file(std::string(cwd) + "/" + config.pid_file());
-  }
-
-  if (!config.log_dir().empty() && config.log_dir()[0] != '/') {
-    char cwd[4096];
-    if (getcwd(cwd, sizeof(cwd)) != nullptr) config.set_log_dir(std::string(cwd) + "/" + config.log_dir());
-  }
-  if (!config.worker().module().empty() && config.worker().module()[0] != '/') {
-    char cwd[4096];
-    if (getcwd(cwd, sizeof(cwd)) != nullptr) config.mutable_worker()->set_module(std::string(cwd) + "/" + config.worker().module());
-  }
+  solar::AbsolutizePaths(&config);
 
   int ready_fd = -1;
   if (config.daemonize() && !Daemonize(&ready_fd, static_cast<int>(config.reload_start_timeout_ms()))) return 1;

@@ -199,7 +199,7 @@ int RunAdmin(const ChildContext& ctx) {
     return kExitRespawn;
   }
   std::vector<event*> sigs;
-  for (int s : {SIGTERM, SIGINT, SIGQUIT}) {
+  for (int s : {SIGTERM}) {
     sigs.push_back(evsignal_new(base, s, OnStop, base));
     event_add(sigs.back(), nullptr);
   }

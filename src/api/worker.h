@@ -60,9 +60,15 @@ class Worker {
 
 using WorkerFactory = std::function<std::unique_ptr<Worker>()>;
 
+// The layout of Worker and WorkerInfo. A module is compiled with the value it
+// saw; solar refuses one built against another (its virtual functions would
+// not line up), with a message saying to rebuild it. Bump it whenever a
+// virtual function or a WorkerInfo field is added.
+inline constexpr int kWorkerApiVersion = 2;
+
 // Adds a factory under `name` (no prefix: "echo" is found as "builtin:echo").
 // Returns true; used by SOLAR_REGISTER_WORKER at static-initialisation time.
-bool RegisterWorker(const char* name, WorkerFactory factory);
+bool RegisterWorker(const char* name, WorkerFactory factory, int api_version);
 
 }  // namespace solar
 
@@ -70,4 +76,5 @@ bool RegisterWorker(const char* name, WorkerFactory factory);
 #define SOLAR_REGISTER_WORKER_CONCAT(a, b) SOLAR_REGISTER_WORKER_CONCAT2(a, b)
 #define SOLAR_REGISTER_WORKER(name, cls)                                               \
   static const bool SOLAR_REGISTER_WORKER_CONCAT(solar_registered_worker_, __LINE__) = \
-      ::solar::RegisterWorker(name, [] { return std::unique_ptr<::solar::Worker>(std::make_unique<cls>()); })
+      ::solar::RegisterWorker(                                                         \
+          name, [] { return std::unique_ptr<::solar::Worker>(std::make_unique<cls>()); }, ::solar::kWorkerApiVersion)

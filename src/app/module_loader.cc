@@ -2,15 +2,19 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <exception>
 
 #include "app/registry.h"
 #include "config/config.h"
 #include "sys/privilege.h"
+#include "sys/signals.h"
 
 namespace solar {
 
@@ -27,6 +31,10 @@ std::unique_ptr<Worker> LoadWorker(const WorkerConfig& config, std::string* reso
       return nullptr;
     }
     std::vector<std::string> added = RegisteredSince(before);
+    if (std::string refused = TakeRegistrationError(); !refused.empty()) {
+      *error = "module " + config.module() + ": " + refused;
+      return nullptr;
+    }
     if (added.empty()) {
       *error = "module " + config.module() + " registered no worker (SOLAR_REGISTER_WORKER missing?)";
       return nullptr;
@@ -46,27 +54,33 @@ std::unique_ptr<Worker> LoadWorker(const WorkerConfig& config, std::string* reso
   return worker;
 }
 
-bool CheckWorkerLoadsInChild(const Config& config, const std::string& config_path, std::string* error) {
+bool CheckWorkerLoadsInChild(const Config& config, const std::string& config_path, uint32_t timeout_ms,
+                             std::string* error) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
     *error = std::string("pipe() failed: ") + std::strerror(errno);
     return false;
   }
+  sigset_t old_mask;
+  BlockAllSignals(&old_mask);  // until the child has reset the master's handlers
   pid_t pid = fork();
   if (pid == 0) {
+    // The master's handlers write into its self-pipe: not from here.
+    ResetSignalsInChild();
+    UnblockAllSignals();
     close(fds[0]);
-    std::string resolved, why;
-    UserIds ids;
-    if (geteuid() == 0 && LookupUser(config.user(), &ids, &why) && DropPrivileges(ids, &why) != DropResult::kDropped) {
-      why = "dropping privileges for the check failed: " + why;
+    auto fail = [&](const std::string& why) {
       [[maybe_unused]] ssize_t n = write(fds[1], why.data(), why.size());
       _exit(1);
+    };
+    std::string resolved, why;
+    if (geteuid() == 0) {
+      UserIds ids;
+      if (!LookupUser(config.user(), &ids, &why)) fail("cannot run the check as the worker user: " + why);
+      if (DropPrivileges(ids, &why) != DropResult::kDropped) fail("dropping privileges for the check failed: " + why);
     }
     auto worker = LoadWorker(config.worker(), &resolved, &why);
-    if (!worker) {
-      [[maybe_unused]] ssize_t n = write(fds[1], why.data(), why.size());
-      _exit(1);
-    }
+    if (!worker) fail(why);
     WorkerInfo info;
     info.name = resolved;
     info.config_path = config_path;
@@ -74,12 +88,11 @@ bool CheckWorkerLoadsInChild(const Config& config, const std::string& config_pat
     try {
       worker->onCheck(info);
     } catch (const std::exception& e) {
-      why = resolved + " refuses the configuration: " + e.what();
-      [[maybe_unused]] ssize_t n = write(fds[1], why.data(), why.size());
-      _exit(1);
+      fail(resolved + " refuses the configuration: " + e.what());
     }
     _exit(0);
   }
+  RestoreSignalMask(old_mask);
   close(fds[1]);
   if (pid < 0) {
     close(fds[0]);
@@ -88,14 +101,31 @@ bool CheckWorkerLoadsInChild(const Config& config, const std::string& config_pat
   }
   std::string why;
   char buf[512];
-  for (ssize_t n; (n = read(fds[0], buf, sizeof(buf))) != 0;) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  bool timed_out = false;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      timed_out = true;
+      break;
+    }
+    pollfd p{fds[0], POLLIN, 0};
+    int r = poll(&p, 1, static_cast<int>(left.count()));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) continue;
+    ssize_t n = read(fds[0], buf, sizeof(buf));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
+    if (n <= 0) break;  // EOF: the child has exited (or closed its end)
     why.append(buf, static_cast<size_t>(n));
   }
   close(fds[0]);
+  if (timed_out) kill(pid, SIGKILL);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (timed_out) {
+    *error = "loading the worker took longer than " + std::to_string(timeout_ms) + " ms; killed";
+    return false;
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return true;
   *error = why.empty() ? "the worker failed to load (" + std::to_string(status) + ")" : why;

@@ -22,7 +22,10 @@ std::unique_ptr<Worker> LoadWorker(const WorkerConfig& config, std::string* reso
 // user code) and reports whether that worked. *error holds the child's reason.
 // When called as root the child first drops to `user`: a module's static
 // initialisers are user code too, and run exactly as they will in a worker.
-// It then runs the worker's onCheck with the effective config.
-bool CheckWorkerLoadsInChild(const Config& config, const std::string& config_path, std::string* error);
+// It then runs the worker's onCheck with the effective config. A child that
+// takes longer than timeout_ms (a module stuck in its initialisers) is killed
+// and the check fails: the caller, the master, must not stop supervising.
+bool CheckWorkerLoadsInChild(const Config& config, const std::string& config_path, uint32_t timeout_ms,
+                             std::string* error);
 
 }  // namespace solar

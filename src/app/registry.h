@@ -21,5 +21,8 @@ std::vector<std::string> RegisteredWorkers();
 // (a module may re-register a built-in name: its new code wins).
 size_t RegistrationCount();
 std::vector<std::string> RegisteredSince(size_t count);
+// The last refused registration (a module built against another worker API),
+// cleared by the call; "" if none.
+std::string TakeRegistrationError();
 
 }  // namespace solar

@@ -1,6 +1,7 @@
 #include "config/config.h"
 
 #include <pwd.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <fstream>
@@ -201,6 +202,16 @@ bool LoadConfig(const std::string& path, Config* out, std::string* error) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ParseConfig(ss.str(), path, out, error);
+}
+
+void AbsolutizePaths(Config* config) {
+  char buf[4096];
+  if (getcwd(buf, sizeof(buf)) == nullptr) return;
+  const std::string cwd(buf);
+  auto absolute = [&](const std::string& p) { return p.empty() || p[0] == '/' ? p : cwd + "/" + p; };
+  config->set_pid_file(absolute(config->pid_file()));
+  config->set_log_dir(absolute(config->log_dir()));
+  config->mutable_worker()->set_module(absolute(config->worker().module()));
 }
 
 std::string ConfigToText(const Config& config) {

@@ -21,6 +21,11 @@ bool ParseConfig(const std::string& text, const std::string& name, Config* out, 
 // Reads `path` and calls ParseConfig. An empty path loads the defaults alone.
 bool LoadConfig(const std::string& path, Config* out, std::string* error);
 
+// Makes pid_file, log_dir and worker.module absolute against the working
+// directory, so that later chdir()s, HUP re-reads and dlopen()'s library
+// search path all see the same files as the start did.
+void AbsolutizePaths(Config* config);
+
 // Text format of `config`, every field shown (solar -T).
 std::string ConfigToText(const Config& config);
 

@@ -38,6 +38,7 @@ class Connection : NonCopyable {
   size_t scanned = 0;          // input bytes known to hold no delimiter (line framer)
   bool read_closed = false;    // the client sent EOF
   bool read_paused = false;    // backpressure: not reading now
+  bool waiting_channel = false;  // listed in its worker queue's paused list
   bool close_after = false;    // close once the output is written
   bool write_armed = false;    // EV_WRITE is pending
   bool dirty = false;          // has output to write at the end of this loop pass

@@ -36,7 +36,7 @@ constexpr int kRepliesPerEvent = 256;
 constexpr size_t kChannelHighWater = 8u << 20;
 constexpr size_t kChannelLowWater = 1u << 20;
 constexpr int kTickMs = 100;
-constexpr int64_t kDrainLingerMs = 200;  // stop: an idle connection gets this long to send more
+constexpr int kDrainReads = 512;  // stop: what a client sent before the stop (up to 4 MiB) is still read
 
 class Listener : NonCopyable {
  public:
@@ -71,6 +71,9 @@ class Listener : NonCopyable {
   void markDirty(Connection* c);
   void pauseRead(Connection* c);
   bool resumeRead(Connection* c);  // false if framing the buffered input closed it
+  bool readInput(Connection* c, int max_reads);  // false if the connection was closed
+  void waitForChannel(Connection* c);
+  void resumePaused(size_t w);
   void maybeFinish(Connection* c);
   void closeConnection(Connection* c);
   Connection* lookup(uint32_t slot, uint32_t gen);
@@ -144,7 +147,7 @@ bool Listener::init() {
   flush_ev_.reset(event_new(base_.get(), -1, 0, FlushCb, this));
   event_priority_set(flush_ev_.get(), 1);
   tick_ev_.reset(event_new(base_.get(), -1, EV_PERSIST, TickCb, this));
-  for (int s : {SIGTERM, SIGINT, SIGQUIT}) {
+  for (int s : {SIGTERM}) {
     signal_evs_.emplace_back(evsignal_new(base_.get(), s, StopCb, this));
     event_add(signal_evs_.back().get(), nullptr);
   }
@@ -257,14 +260,18 @@ void Listener::ChannelWriteCb(evutil_socket_t fd, short, void*) {
 }
 
 void Listener::onClientRead(Connection* c) {
-  for (int i = 0; i < kReadsPerEvent; ++i) {
+  if (readInput(c, kReadsPerEvent)) maybeFinish(c);
+}
+
+bool Listener::readInput(Connection* c, int max_reads) {
+  for (int i = 0; i < max_reads; ++i) {
     Buffer& in = c->input();
     in.ensureWritable(kReadChunk);
     ssize_t n = ::read(c->fd(), in.writePtr(), kReadChunk);
     if (n > 0) {
       in.hasWritten(static_cast<size_t>(n));
       c->last_active_ms = MonotonicMs();
-      if (!frameInput(c)) return;  // closed
+      if (!frameInput(c)) return false;  // closed
       if (c->read_paused || static_cast<size_t>(n) < kReadChunk) break;
       continue;
     }
@@ -276,9 +283,9 @@ void Listener::onClientRead(Connection* c) {
     if (errno == EINTR) continue;
     if (IsAgain(errno)) break;
     closeConnection(c);  // ECONNRESET and friends: the client is gone
-    return;
+    return false;
   }
-  maybeFinish(c);
+  return true;
 }
 
 bool Listener::frameInput(Connection* c) {
@@ -304,12 +311,18 @@ bool Listener::frameInput(Connection* c) {
     c->scanned = 0;
   }
   in.shrinkIfEmpty(1u << 20);
-  WorkerLink& link = workers_[c->worker()];
-  if (link.channel->pendingBytes() > kChannelHighWater && !c->read_paused) {
+  if (workers_[c->worker()].channel->pendingBytes() > kChannelHighWater && !c->read_paused) {
     pauseRead(c);
-    link.paused.emplace_back(c->slot(), c->generation());
+    waitForChannel(c);
   }
   return true;
+}
+
+// Reading `c` resumes when its worker's queue in this listener drains.
+void Listener::waitForChannel(Connection* c) {
+  if (c->waiting_channel) return;
+  c->waiting_channel = true;
+  workers_[c->worker()].paused.emplace_back(c->slot(), c->generation());
 }
 
 void Listener::forward(Connection* c, RecordType type, std::string_view payload, uint64_t seq) {
@@ -353,9 +366,10 @@ bool Listener::writeOut(Connection* c) {
       event_del(c->write_ev.get());
       c->write_armed = false;
     }
-    if (c->read_paused && !c->read_closed && !c->close_after &&
-        workers_[c->worker()].channel->pendingBytes() <= kChannelHighWater) {
-      return resumeRead(c);
+    if (c->read_paused && !c->read_closed && !c->close_after) {
+      // Output drained; the other reason to pause may still hold.
+      if (workers_[c->worker()].channel->pendingBytes() <= kChannelHighWater) return resumeRead(c);
+      waitForChannel(c);
     }
   }
   return true;
@@ -519,6 +533,8 @@ void Listener::flushAll() {
     if (link.channel->flush() == ipc::OutChannel::FlushResult::kAgain) {
       event_add(link.write_ev.get(), nullptr);
       link.write_armed = true;
+    } else {
+      resumePaused(w);
     }
   }
   // Swap out first: writeOut may close connections, which may mark others.
@@ -539,13 +555,20 @@ void Listener::onChannelWritable(size_t w) {
   if (link.channel->flush() == ipc::OutChannel::FlushResult::kAgain) return;
   event_del(link.write_ev.get());
   link.write_armed = false;
-  if (link.channel->pendingBytes() <= kChannelLowWater && !link.paused.empty()) {
-    auto paused = std::move(link.paused);
-    link.paused.clear();
-    for (auto [slot, gen] : paused) {
-      if (Connection* c = lookup(slot, gen); c != nullptr && c->output().readable() <= config_.output_high_water_bytes())
-        resumeRead(c);
-    }
+  resumePaused(w);
+}
+
+void Listener::resumePaused(size_t w) {
+  WorkerLink& link = workers_[w];
+  if (link.paused.empty() || link.channel->pendingBytes() > kChannelLowWater) return;
+  auto paused = std::move(link.paused);
+  link.paused.clear();
+  for (auto [slot, gen] : paused) {
+    Connection* c = lookup(slot, gen);
+    if (c == nullptr) continue;
+    c->waiting_channel = false;
+    // A client still behind on its replies stays paused; writeOut resumes it.
+    if (c->output().readable() <= config_.output_high_water_bytes()) resumeRead(c);
   }
 }
 
@@ -556,14 +579,12 @@ void Listener::onTick() {
   const int64_t now = MonotonicMs();
   const uint32_t idle_timeout_ms = ctx_.header->idle_timeout_ms.load(std::memory_order_relaxed);
   const bool idle_sweep = idle_timeout_ms > 0 && ticks_ % 10 == 0;
-  if (idle_sweep || stopping_) {
+  if (idle_sweep && !stopping_) {
     for (auto& p : conns_) {
       Connection* c = p.get();
       if (c == nullptr || c->outstanding() > 0 || c->output().readable() > 0) continue;
-      const int64_t idle = now - c->last_active_ms;
-      if (stopping_ ? (c->input().readable() == 0 && idle >= kDrainLingerMs)
-                    : idle >= static_cast<int64_t>(idle_timeout_ms)) {
-        if (!stopping_) Add(ctx_.slot, kIdleClosed);
+      if (now - c->last_active_ms >= static_cast<int64_t>(idle_timeout_ms)) {
+        Add(ctx_.slot, kIdleClosed);
         closeConnection(c);
       }
     }
@@ -589,6 +610,22 @@ void Listener::beginStop() {
   event_del(accept_ev_.get());
   listen_fd_.reset();
   LOG(INFO) << "listener " << id_ << ": stopping; draining " << live_ << " connection(s)";
+  // Every request a client sent before the stop is answered: read what is in
+  // each socket now, then read no more (a busy client would otherwise keep
+  // the drain going until graceful_timeout_ms). Each connection closes once
+  // its replies are written, as after a client's EOF (nginx closes keep-alive
+  // connections after their current request the same way).
+  size_t partial = 0;
+  for (size_t i = 0; i < conns_.size(); ++i) {
+    Connection* c = conns_[i].get();
+    if (c == nullptr) continue;
+    if (!c->read_closed && !c->close_after && !c->read_paused && !readInput(c, kDrainReads)) continue;
+    if (c->input().readable() > 0) ++partial;  // half a request: never complete now
+    c->read_closed = true;
+    pauseRead(c);
+    maybeFinish(c);
+  }
+  if (partial > 0) LOG(INFO) << "listener " << id_ << ": " << partial << " connection(s) held half a request at the stop";
 }
 
 }  // namespace

@@ -113,9 +113,7 @@ void Master::childMain(ChildSlot& slot, size_t board, bool standby) {
   listener_pairs_.clear();
   udp_fd_.reset();
   admin_fd_.reset();
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
+  UnblockAllSignals();
 
   int code = kExitFatal;
   switch (slot.role) {
@@ -158,21 +156,26 @@ void Master::onExit(ChildSlot& slot, pid_t pid, int status) {
   board_->slot(slot.board).state.store(static_cast<uint8_t>(SlotState::kEmpty));
   const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == kExitOk;
   if (slot.role == Role::kWorker) workerLost(slot, slot.board);
+  const bool replacing = reload_.active && reload_.current >= 0 && &table_.slots()[reload_.current] == &slot;
+  if (slot.standby_pid > 0 && (replacing || slot.retire_sent)) {
+    // Retired for a reload (or died while its replacement was starting): the
+    // replacement takes the slot, now or as soon as it is ready — also during
+    // a stop, so that the slot's queued requests are still served.
+    if (!clean || !slot.retire_sent) LOG(WARNING) << who << " " << DescribeStatus(status) << " while being replaced";
+    if (slot.retire_sent || !replacing) promote(slot);
+    return;
+  }
+  if (state_ == State::kStoppingListeners && isWorkerRole(slot.role) && slot.enabled && !slot.removing) {
+    // The listeners still hold connections whose requests go to this slot.
+    LOG(WARNING) << who << " " << DescribeStatus(status) << " during stop; respawning it for the drain";
+    slot.respawn_at_ms = MasterNowMs() + respawn_.onExit(&slot, MasterNowMs());
+    return;
+  }
   if (state_ != State::kRunning) {
     if (!clean) LOG(WARNING) << who << " " << DescribeStatus(status) << " during stop";
     return;
   }
-  if (slot.standby_pid > 0) {
-    // Retired for a reload (or died while its replacement was starting): the
-    // replacement takes the slot, now or as soon as it is ready.
-    if (!clean || !slot.retire_sent) LOG(WARNING) << who << " " << DescribeStatus(status) << " while being replaced";
-    if (reload_.phase == Reload::Phase::kRetiring && reload_.current >= 0 &&
-        &table_.slots()[reload_.current] == &slot) {
-      promote(slot);
-    }
-    return;
-  }
-  if (slot.removing) {  // scaled down: the slot goes quiet
+  if (slot.removing && slot.retire_sent && clean) {  // scaled down: the slot goes quiet
     slot.removing = false;
     slot.enabled = false;
     LOG(INFO) << who << " retired (worker count lowered)";
@@ -218,9 +221,14 @@ void Master::workerLost(const ChildSlot& slot, size_t board) {
 }
 
 void Master::respawnDue(int64_t now) {
-  if (state_ != State::kRunning) return;
+  // While the listeners drain, worker slots must stay served (their
+  // connections still send requests); after that, nothing respawns.
+  if (state_ != State::kRunning && state_ != State::kStoppingListeners) return;
   for (auto& slot : table_.slots()) {
-    if (slot.enabled && slot.pid == 0 && slot.respawn_at_ms >= 0 && slot.respawn_at_ms <= now) spawn(slot, false);
+    if (state_ != State::kRunning && !isWorkerRole(slot.role)) continue;
+    if (slot.enabled && slot.pid == 0 && slot.standby_pid == 0 && slot.respawn_at_ms >= 0 &&
+        slot.respawn_at_ms <= now)
+      spawn(slot, false);
   }
 }
 

@@ -55,13 +55,21 @@ void Master::notifySystemd(const char* state) {
 // go of the slot (PHP-FPM and nginx start the new before retiring the old).
 void Master::startReload(const std::string& reason, int only_slot) {
   if (reload_.active) {
-    LOG(INFO) << "reload (" << reason << ") requested while one is in progress; ignored";
+    // A duplicate full reload is ignored (PHP-FPM: a duplicate signal is), but
+    // a full reload asked for during one slot's recycling must not be lost.
+    if (only_slot < 0 && reload_.only_slot) {
+      pending_reload_ = reason;
+      LOG(INFO) << "reload (" << reason << ") will follow the recycling in progress";
+    } else {
+      LOG(INFO) << "reload (" << reason << ") requested while one is in progress; ignored";
+    }
     return;
   }
   reload_ = Reload();
   reload_.active = true;
   reload_.reason = reason;
   reload_.started_ms = MasterNowMs();
+  reload_.only_slot = only_slot >= 0;
   for (size_t i = 0; i < table_.slots().size(); ++i) {
     const ChildSlot& s = table_.slots()[i];
     if (!isWorkerRole(s.role) || !s.enabled || s.removing || s.pid <= 0) continue;
@@ -89,6 +97,11 @@ void Master::stepReload(int64_t now) {
     // socketpair, so one connection's requests are never read by two
     // processes. UDP workers share the queue: the replacement may start at once.
     spawn(slot, /*standby=*/true);
+    if (slot.standby_pid <= 0) {
+      reloadFailed("fork() of the replacement for " + std::string(RoleName(slot.role)) + " " +
+                   std::to_string(slot.index) + " failed");
+      return;
+    }
     r.phase = Reload::Phase::kStarting;
     r.deadline_ms = now + config_.reload_start_timeout_ms();
     return;
@@ -111,7 +124,7 @@ void Master::stepReload(int64_t now) {
       return;
     }
     if (now >= r.deadline_ms) {
-      kill(slot.standby_pid, SIGKILL);
+      if (slot.standby_pid > 0) kill(slot.standby_pid, SIGKILL);
       reloadFailed("the replacement for " + std::string(RoleName(slot.role)) + " " + std::to_string(slot.index) +
                    " was not ready within reload_start_timeout_ms (" +
                    std::to_string(config_.reload_start_timeout_ms()) + ")");
@@ -134,6 +147,7 @@ void Master::stepReload(int64_t now) {
 // The old process is gone: the replacement takes the slot (and its
 // socketpair), keeping the same slot index and endpoints.
 void Master::promote(ChildSlot& slot) {
+  const bool current = reload_.current >= 0 && &table_.slots()[reload_.current] == &slot;
   std::swap(slot.board, slot.alt_board);
   slot.pid = slot.standby_pid;
   slot.standby_pid = 0;
@@ -141,6 +155,7 @@ void Master::promote(ChildSlot& slot) {
   slot.fast_failures = 0;
   slot.retire_sent = false;
   if (slot.role == Role::kWorker) kill(slot.pid, SIGUSR2);  // start reading the slot's socketpair
+  if (!current) return;
   ++reload_.replaced;
   reload_.phase = Reload::Phase::kNone;
   reload_.current = -1;
@@ -156,7 +171,20 @@ void Master::reloadFailed(const std::string& why) {
   const bool notify = reload_.notify_ready;
   reload_ = Reload();
   board_->header().state.store(static_cast<uint8_t>(ServerState::kRunning));
-  if (notify) notifySystemd("READY=1");
+  startPendingReload(notify);
+}
+
+void Master::startPendingReload(bool notify) {
+  if (!pending_reload_.empty() && state_ == State::kRunning) {
+    std::string reason = std::move(pending_reload_);
+    pending_reload_.clear();
+    startReload(reason);
+    reload_.notify_ready = notify || pending_notify_;
+    pending_notify_ = false;
+    return;
+  }
+  if (notify || pending_notify_) notifySystemd("READY=1");
+  pending_notify_ = false;
 }
 
 void Master::finishReload() {
@@ -171,7 +199,7 @@ void Master::finishReload() {
   const bool notify = reload_.notify_ready;
   reload_ = Reload();
   board_->header().state.store(static_cast<uint8_t>(ServerState::kRunning));
-  if (notify) notifySystemd("READY=1");
+  startPendingReload(notify);
 }
 
 // ---- HUP ----
@@ -188,11 +216,7 @@ void Master::reconfigure() {
     notifySystemd("READY=1");
     return;
   }
-  if (!CheckWorkerLoadsInChild(fresh, config_path_, &error)) {
-    LOG(ERROR) << "HUP: the new worker cannot be loaded, nothing changed: " << error;
-    notifySystemd("READY=1");
-    return;
-  }
+  AbsolutizePaths(&fresh);  // as main() did at the start
   // Fields a running server cannot take: they are bound into sockets, the
   // queue, the scoreboard's size or the listeners' framing.
   static const char* const kNeedRestart[] = {"listen", "listeners", "protocol", "dispatch", "user", "pid_file",
@@ -228,6 +252,12 @@ void Master::reconfigure() {
     fresh.set_workers(config_.workers());
   }
   if (fresh.has_udp() && fresh.udp().workers() > config_.max_workers()) fresh.mutable_udp()->set_workers(config_.udp().workers());
+  // Checked as it will run: with the running user and the other kept fields.
+  if (!CheckWorkerLoadsInChild(fresh, config_path_, config_.reload_start_timeout_ms(), &error)) {
+    LOG(ERROR) << "HUP: the new worker cannot be loaded, nothing changed: " << error;
+    notifySystemd("READY=1");
+    return;
+  }
   config_ = std::move(fresh);
   respawn_.setMax(config_.respawn_backoff_max_ms());
   board_->header().max_connections.store(config_.max_connections());
@@ -235,8 +265,16 @@ void Master::reconfigure() {
   applyWorkerCounts();
   LOG(INFO) << "HUP: configuration re-read from " << (config_path_.empty() ? "<embedded defaults>" : config_path_);
   if (config_.worker().watch() && !inotify_fd_) setUpWatch();
-  startReload("HUP");
-  reload_.notify_ready = true;
+  if (reload_.active && reload_.only_slot) {
+    pending_notify_ = true;
+    startReload("HUP");  // queued behind the recycling
+  } else if (reload_.active) {
+    LOG(INFO) << "HUP: a reload is in progress; the new settings apply to the workers it has yet to replace";
+    reload_.notify_ready = true;
+  } else {
+    startReload("HUP");
+    reload_.notify_ready = true;
+  }
 }
 
 // Grows or shrinks the worker slots in use to the configured counts.

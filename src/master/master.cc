@@ -298,8 +298,11 @@ void Master::beginStop(const char* why) {
   // each listener closes its own.
   listen_fds_.clear();
   for (auto& slot : table_.slots()) {
-    slot.respawn_at_ms = -1;
-    if (slot.standby_pid > 0) kill(slot.standby_pid, SIGTERM);
+    // Worker slots stay served until the listeners are gone: a pending
+    // respawn still happens, and a replacement whose predecessor is already
+    // retiring still takes over (onExit promotes it).
+    if (!isWorkerRole(slot.role)) slot.respawn_at_ms = -1;
+    if (slot.standby_pid > 0 && !slot.retire_sent) kill(slot.standby_pid, SIGTERM);
     if ((slot.role == Role::kListener || slot.role == Role::kUdpListener || slot.role == Role::kAdmin) &&
         slot.pid > 0)
       kill(slot.pid, SIGTERM);
@@ -318,10 +321,14 @@ void Master::advanceStop(int64_t now) {
     last_udp_term_ms_ = now;
   }
   if (state_ == State::kStoppingWorkers && now - last_udp_term_ms_ >= 100) {
-    // A TERM that lands just before a UDP worker enters msgrcv() is not seen
-    // until the next message; repeating it closes that window.
+    // Repeated: a TERM that lands just before a UDP worker enters msgrcv() is
+    // not seen until the next message, and a worker promoted during the stop
+    // gets its TERM once it has left standby (a standby told to stop would
+    // exit without serving its slot).
     for (auto& slot : table_.slots()) {
-      if (slot.role == Role::kUdpWorker && slot.pid > 0) kill(slot.pid, SIGTERM);
+      if (!isWorkerRole(slot.role) || slot.pid <= 0) continue;
+      if (static_cast<SlotState>(board_->slot(slot.board).state.load()) == SlotState::kStandby) continue;
+      kill(slot.pid, SIGTERM);
     }
     last_udp_term_ms_ = now;
   }

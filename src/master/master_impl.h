@@ -65,6 +65,7 @@ class Master {
   void stepReload(int64_t now);
   void reloadFailed(const std::string& why);
   void finishReload();
+  void startPendingReload(bool notify);
   void promote(ChildSlot& slot);
   void reconfigure();
   void applyWorkerCounts();
@@ -118,7 +119,10 @@ class Master {
     int64_t started_ms = 0;
     size_t replaced = 0;
     bool notify_ready = false;  // a HUP: tell systemd READY=1 when done
+    bool only_slot = false;     // replacing one slot (recycling), not all
   } reload_;
+  std::string pending_reload_;  // a full reload asked for during a recycling
+  bool pending_notify_ = false;
   int64_t last_heartbeat_ms_ = 0;
   int64_t last_rss_check_ms_ = 0;
   // Module watch

@@ -69,6 +69,15 @@ void ResetSignalsInChild() {
     signal(s, SIG_DFL);
   }
   signal(SIGPIPE, SIG_IGN);
+  // Ctrl-C and a terminal hangup reach the whole process group; only the
+  // master decides what they mean, and tells the children with TERM
+  // (nginx workers ignore them the same way).
+  signal(SIGINT, SIG_IGN);
+  signal(SIGQUIT, SIG_IGN);
+  signal(SIGHUP, SIG_IGN);
+}
+
+void UnblockAllSignals() {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);

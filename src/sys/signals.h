@@ -32,8 +32,13 @@ class SelfPipe {
 // Blocks all signals; returns the previous mask in *old.
 void BlockAllSignals(sigset_t* old);
 void RestoreSignalMask(const sigset_t& mask);
-// In a fresh child: default dispositions for everything the master handled,
-// SIGPIPE ignored, and an empty mask.
+// In a fresh child, while signals are still blocked: default dispositions for
+// everything the master handled;
+// SIGPIPE ignored, and SIGINT, SIGQUIT, SIGHUP too (the terminal sends them to
+// the whole group; the master alone acts, and tells children with TERM).
+// The mask is left as it is: the child unblocks (UnblockAllSignals) once it
+// has closed what it does not use.
 void ResetSignalsInChild();
+void UnblockAllSignals();
 
 }  // namespace solar

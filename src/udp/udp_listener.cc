@@ -37,7 +37,7 @@ class UdpListener : NonCopyable {
     event* rd = event_new(base_, ctx_.udp_fd, EV_READ | EV_PERSIST, ReadCb, this);
     event_add(rd, nullptr);
     std::vector<event*> sigs;
-    for (int s : {SIGTERM, SIGINT, SIGQUIT}) {
+    for (int s : {SIGTERM}) {
       sigs.push_back(evsignal_new(base_, s, StopCb, this));
       event_add(sigs.back(), nullptr);
     }

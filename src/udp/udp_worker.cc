@@ -34,7 +34,7 @@ int RunUdpWorker(const ChildContext& ctx) {
   struct sigaction sa {};
   sa.sa_handler = OnStop;
   sigemptyset(&sa.sa_mask);
-  for (int s : {SIGTERM, SIGINT, SIGQUIT}) sigaction(s, &sa, nullptr);
+  for (int s : {SIGTERM}) sigaction(s, &sa, nullptr);
   sa.sa_handler = OnRetire;
   sigaction(SIGUSR1, &sa, nullptr);
   uint64_t served = 0;

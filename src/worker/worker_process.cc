@@ -107,7 +107,7 @@ int WorkerProcess::init() {
   if (!base_) return kExitRespawn;
   input_ev_.reset(event_new(base_.get(), in_.fd(), EV_READ | EV_PERSIST, InputCb, this));
   stop_timeout_ev_.reset(evtimer_new(base_.get(), StopTimeoutCb, this));
-  for (int s : {SIGTERM, SIGINT, SIGQUIT}) {
+  for (int s : {SIGTERM}) {
     signal_evs_.emplace_back(evsignal_new(base_.get(), s, StopCb, this));
     event_add(signal_evs_.back().get(), nullptr);
   }
@@ -148,7 +148,8 @@ int WorkerProcess::run() {
 }
 
 void WorkerProcess::setInputEnabled(bool on) {
-  if (on && (retiring_ || standby_)) return;
+  // A retiring worker reads on only to complete a request it holds part of.
+  if (on && (standby_ || (retiring_ && reassembler_.partials() == 0))) return;
   if (on == input_enabled_) return;
   input_enabled_ = on;
   if (on) event_add(input_ev_.get(), nullptr);
@@ -157,6 +158,11 @@ void WorkerProcess::setInputEnabled(bool on) {
 
 void WorkerProcess::onInput() {
   for (int i = 0; i < kDatagramsPerEvent; ++i) {
+    if (retiring_ && reassembler_.partials() == 0) {  // nothing half-read left: let go
+      setInputEnabled(false);
+      if (!anyPending()) event_base_loopexit(base_.get(), nullptr);
+      return;
+    }
     if (anyPending()) {  // backpressure: hold no more than one datagram's replies
       setInputEnabled(false);
       return;
@@ -352,7 +358,7 @@ void WorkerProcess::onOutWritable(size_t j) {
   for (const auto& e : link.replies_queued) held_.erase(static_cast<uint16_t>(j), e.conn_id, e.conn_gen, e.seq);
   link.replies_queued.clear();
   if (!anyPending()) {
-    if (retiring_) {
+    if (retiring_ && reassembler_.partials() == 0) {
       event_base_loopexit(base_.get(), nullptr);
       return;
     }
@@ -366,8 +372,12 @@ void WorkerProcess::onOutWritable(size_t j) {
 void WorkerProcess::beginRetire() {
   if (retiring_ || stopping_) return;
   retiring_ = true;
-  setInputEnabled(false);
   ctx_.slot->state.store(static_cast<uint8_t>(SlotState::kRetiring));
+  // A request whose first chunks were read must be read to its end here: its
+  // other chunks would be orphans to the replacement. Still the only reader:
+  // the replacement waits until this process has exited.
+  if (reassembler_.partials() > 0) return;
+  setInputEnabled(false);
   if (!anyPending()) event_base_loopexit(base_.get(), nullptr);
 }
 

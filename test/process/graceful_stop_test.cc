@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -71,6 +72,54 @@ TEST(GracefulStop, NewConnectionsAreRefusedDuringTheDrain) {
   EXPECT_EQ(reply, "slept:1500");
   close(fd);
   EXPECT_EQ(server.wait(std::chrono::seconds(15)), 0);
+}
+
+TEST(GracefulStop, ABusyClientDoesNotHoldTheStopUntilTheTimeout) {
+  ServerHarness server("workers: 1\ngraceful_timeout_ms: 20000\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  int fd = ConnectTcp(server.port());
+  std::atomic<bool> stop_sending{false};
+  std::atomic<int> sent{0};
+  std::thread sender([&] {
+    while (!stop_sending.load() && WriteAll(fd, Frame32("tick"))) {
+      ++sent;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto t0 = std::chrono::steady_clock::now();
+  kill(server.pid(), SIGTERM);
+  int answered = 0;
+  std::string reply;
+  while (ReadFrame32(fd, &reply, 5000)) ++answered;  // until the server closes
+  stop_sending = true;
+  sender.join();
+  EXPECT_EQ(server.wait(std::chrono::seconds(10)), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5))
+      << "a client sending every 10 ms kept the drain going";
+  EXPECT_GT(answered, 20);
+  EXPECT_EQ(server.log().find("graceful_timeout_ms"), std::string::npos) << "nothing should need killing";
+  close(fd);
+}
+
+TEST(GracefulStop, ChildrenIgnoreTheTerminalsInterrupt) {
+  // Ctrl-C reaches the whole process group; only the master may act on it.
+  ServerHarness server("workers: 1\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  const pid_t worker = server.childPid("worker 0"), listener = server.childPid("listener 0");
+  kill(worker, SIGINT);
+  kill(listener, SIGINT);
+  kill(worker, SIGQUIT);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(server.childPid("worker 0"), worker);
+  EXPECT_EQ(server.childPid("listener 0"), listener);
+  int fd = ConnectTcp(server.port());
+  std::string reply;
+  ASSERT_TRUE(WriteAll(fd, Frame32("still up")) && ReadFrame32(fd, &reply));
+  EXPECT_EQ(reply, "still up");
+  close(fd);
+  kill(server.pid(), SIGINT);  // the master's INT is a graceful stop
+  EXPECT_EQ(server.wait(std::chrono::seconds(10)), 0);
 }
 
 TEST(GracefulStop, SecondTermDuringTheDrainStopsAtOnce) {
