@@ -1,0 +1,189 @@
+// Client I/O: reading in 8 KiB chunks, framing, forwarding tagged records to
+// the connection's worker, writing replies, and backpressure both ways.
+#include <unistd.h>
+
+#include <cstring>
+
+#include <glog/logging.h>
+
+#include "base/sys_result.h"
+#include "listener/listener_impl.h"
+
+namespace solar {
+
+void Listener::ClientReadCb(evutil_socket_t, short, void* arg) {
+  g_listener->onClientRead(static_cast<Connection*>(arg));
+}
+void Listener::ClientWriteCb(evutil_socket_t, short, void* arg) {
+  g_listener->onClientWrite(static_cast<Connection*>(arg));
+}
+void Listener::ChannelWriteCb(evutil_socket_t fd, short, void*) {
+  for (size_t w = 0; w < g_listener->workers_.size(); ++w) {
+    if (g_listener->workers_[w].channel->fd() == fd) g_listener->onChannelWritable(w);
+  }
+}
+
+void Listener::onClientRead(Connection* c) {
+  if (readInput(c, kReadsPerEvent)) maybeFinish(c);
+}
+
+bool Listener::readInput(Connection* c, int max_reads) {
+  for (int i = 0; i < max_reads; ++i) {
+    Buffer& in = c->input();
+    in.ensureWritable(kReadChunk);
+    ssize_t n = ::read(c->fd(), in.writePtr(), kReadChunk);
+    if (n > 0) {
+      in.hasWritten(static_cast<size_t>(n));
+      c->last_active_ms = MonotonicMs();
+      if (!frameInput(c)) return false;  // closed
+      if (c->read_paused || static_cast<size_t>(n) < kReadChunk) break;
+      continue;
+    }
+    if (n == 0) {  // EOF: answer what was asked, then close
+      c->read_closed = true;
+      event_del(c->read_ev.get());
+      break;
+    }
+    if (errno == EINTR) continue;
+    if (IsAgain(errno)) break;
+    closeConnection(c);  // ECONNRESET and friends: the client is gone
+    return false;
+  }
+  return true;
+}
+
+bool Listener::frameInput(Connection* c) {
+  Buffer& in = c->input();
+  while (!c->close_after) {
+    Framer::Frame f;
+    Framer::Status st = framer_->next(in.view(), c->scanned, &f);
+    if (st == Framer::Status::kTooLarge) {
+      Add(ctx_.slot, kOversized);
+      LOG_EVERY_T(WARNING, 1) << "listener " << id_ << ": frame over max_frame_bytes ("
+                              << config_.max_frame_bytes() << ") from " << c->peer().toString()
+                              << "; closing the connection";
+      closeConnection(c);
+      return false;
+    }
+    if (st == Framer::Status::kNeedMore) {
+      c->scanned = in.readable();
+      if (f.need > in.readable()) in.ensureWritable(f.need - in.readable());  // one allocation per big frame
+      break;
+    }
+    forward(c, RecordType::kData, in.view().substr(f.payload_offset, f.payload_len), c->takeSeq());
+    in.retrieve(f.consumed);
+    c->scanned = 0;
+  }
+  in.shrinkIfEmpty(1u << 20);
+  if (workers_[c->worker()].channel->pendingBytes() > kChannelHighWater && !c->read_paused) {
+    pauseRead(c);
+    waitForChannel(c);
+  }
+  return true;
+}
+
+// Reading `c` resumes when its worker's queue in this listener drains.
+void Listener::waitForChannel(Connection* c) {
+  if (c->waiting_channel) return;
+  c->waiting_channel = true;
+  workers_[c->worker()].paused.emplace_back(c->slot(), c->generation());
+}
+
+void Listener::forward(Connection* c, RecordType type, std::string_view payload, uint64_t seq) {
+  RecordHeader h = ipc::MakeHeader(type, id_, c->slot(), c->generation());
+  h.seq = seq;
+  ipc::SetAddress(&h, c->peer());
+  WorkerLink& link = workers_[c->worker()];
+  link.channel->append(h, payload);
+  link.needs_flush = true;
+  scheduleFlush();
+}
+
+void Listener::onClientWrite(Connection* c) {
+  if (writeOut(c)) maybeFinish(c);
+}
+
+// Writes what it can. Returns false if the connection was closed.
+bool Listener::writeOut(Connection* c) {
+  Buffer& out = c->output();
+  while (out.readable() > 0) {
+    ssize_t n = ::send(c->fd(), out.peek(), out.readable(), MSG_NOSIGNAL);
+    if (n > 0) {
+      out.retrieve(static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && IsAgain(errno)) break;
+    closeConnection(c);  // EPIPE, ECONNRESET
+    return false;
+  }
+  out.shrinkIfEmpty(1u << 20);
+  if (out.readable() > 0) {
+    if (!c->write_armed) {
+      event_add(c->write_ev.get(), nullptr);
+      c->write_armed = true;
+    }
+    // A client that does not read its replies stops being read (backpressure).
+    if (out.readable() > config_.output_high_water_bytes()) pauseRead(c);
+  } else {
+    if (c->write_armed) {
+      event_del(c->write_ev.get());
+      c->write_armed = false;
+    }
+    if (c->read_paused && !c->read_closed && !c->close_after) {
+      // Output drained; the other reason to pause may still hold.
+      if (workers_[c->worker()].channel->pendingBytes() <= kChannelHighWater) return resumeRead(c);
+      waitForChannel(c);
+    }
+  }
+  return true;
+}
+
+void Listener::pauseRead(Connection* c) {
+  if (c->read_paused) return;
+  c->read_paused = true;
+  event_del(c->read_ev.get());
+}
+
+bool Listener::resumeRead(Connection* c) {
+  if (!c->read_paused) return true;
+  c->read_paused = false;
+  if (c->read_closed || c->close_after) return true;
+  event_add(c->read_ev.get(), nullptr);
+  // Bytes may already be buffered (read before the pause): frame them now.
+  return c->input().readable() == 0 || frameInput(c);
+}
+
+void Listener::markDirty(Connection* c) {
+  if (c->dirty) return;
+  c->dirty = true;
+  dirty_.emplace_back(c->slot(), c->generation());
+  scheduleFlush();
+}
+
+// Closes the connection when nothing more will be written to it.
+void Listener::maybeFinish(Connection* c) {
+  if (c->output().readable() > 0) return;
+  if (c->close_after || (c->read_closed && c->outstanding() == 0)) closeConnection(c);
+}
+
+void Listener::closeConnection(Connection* c) {
+  forward(c, RecordType::kClose, {}, 0);  // the worker runs onClose and frees its state
+  dispatcher_.release(c->worker());
+  ctx_.slot->conns_per_worker[c->worker()].fetch_sub(1, std::memory_order_relaxed);
+  reassembler_.drop(c->slot());
+  uint32_t slot = c->slot();
+  conns_[slot].reset();  // closes the fd, frees the events
+  free_slots_.push_back(slot);
+  --live_;
+  Sub(ctx_.slot, kConnections);
+}
+
+Connection* Listener::lookup(uint32_t slot, uint32_t gen) {
+  if (slot >= conns_.size()) return nullptr;
+  Connection* c = conns_[slot].get();
+  return c != nullptr && c->generation() == gen ? c : nullptr;
+}
+
+
+}  // namespace solar

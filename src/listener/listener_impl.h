@@ -1,0 +1,121 @@
+// The Listener class, shared by listener.cc (start, accept, timers, stop),
+// client_io.cc (reading, framing, forwarding, writing, backpressure) and
+// replies.cc (replies and notices from the workers' socketpair, flushing).
+// Internal to src/listener.
+// Runs in: listener processes.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "app/child_context.h"
+#include "base/event_ptr.h"
+#include "base/noncopyable.h"
+#include "base/unique_fd.h"
+#include "ipc/channel.h"
+#include "ipc/record.h"
+#include "listener/connection.h"
+#include "listener/dispatcher.h"
+#include "listener/framer.h"
+
+namespace solar {
+
+using ipc::RecordHeader;
+using ipc::RecordType;
+
+inline constexpr size_t kReadChunk = 8192;  // seed 003: each readable event reads up to 8 KiB
+inline constexpr int kReadsPerEvent = 8;    // fairness: at most 64 KiB per connection per pass
+inline constexpr int kAcceptsPerEvent = 64;
+inline constexpr int kRepliesPerEvent = 256;
+// A worker's queue in this listener above this stops reading the connections
+// that feed it; below the low mark they resume.
+inline constexpr size_t kChannelHighWater = 8u << 20;
+inline constexpr size_t kChannelLowWater = 1u << 20;
+inline constexpr int kTickMs = 100;
+inline constexpr int kDrainReads = 512;  // stop: what a client sent before the stop (up to 4 MiB) is still read
+
+class Listener : NonCopyable {
+ public:
+  explicit Listener(const ChildContext& ctx);
+  bool init();
+  int run();
+
+ private:
+  // libevent trampolines
+  static void AcceptCb(evutil_socket_t, short, void* arg) { static_cast<Listener*>(arg)->onAccept(); }
+  static void RepliesCb(evutil_socket_t, short, void* arg) { static_cast<Listener*>(arg)->onReplies(); }
+  static void FlushCb(evutil_socket_t, short, void* arg) { static_cast<Listener*>(arg)->flushAll(); }
+  static void TickCb(evutil_socket_t, short, void* arg) { static_cast<Listener*>(arg)->onTick(); }
+  static void StopCb(evutil_socket_t, short, void* arg) { static_cast<Listener*>(arg)->beginStop(); }
+  static void ClientReadCb(evutil_socket_t, short, void* arg);
+  static void ClientWriteCb(evutil_socket_t, short, void* arg);
+  static void ChannelWriteCb(evutil_socket_t, short, void* arg);
+
+  void onAccept();
+  void acceptOne(UniqueFd fd, const sockaddr_storage& ss);
+  void onClientRead(Connection* c);
+  void onClientWrite(Connection* c);
+  bool frameInput(Connection* c);
+  void forward(Connection* c, RecordType type, std::string_view payload, uint64_t seq);
+  void onReplies();
+  void handleReply(const RecordHeader& h, std::string_view chunk);
+  void handleWorkerLost(const RecordHeader& h, std::string_view payload);
+  void onChannelWritable(size_t w);
+  void scheduleFlush();
+  void flushAll();
+  bool writeOut(Connection* c);
+  void markDirty(Connection* c);
+  void pauseRead(Connection* c);
+  bool resumeRead(Connection* c);  // false if framing the buffered input closed it
+  bool readInput(Connection* c, int max_reads);  // false if the connection was closed
+  void waitForChannel(Connection* c);
+  void resumePaused(size_t w);
+  void maybeFinish(Connection* c);
+  void closeConnection(Connection* c);
+  Connection* lookup(uint32_t slot, uint32_t gen);
+  void onTick();
+  void beginStop();
+
+  const ChildContext& ctx_;
+  const Config& config_;
+  const uint16_t id_;
+  EventBasePtr base_;
+  UniqueFd listen_fd_;
+  UniqueFd idle_fd_;  // spare fd for EMFILE (muduo, after libev's docs)
+  EventPtr accept_ev_, replies_ev_, flush_ev_, tick_ev_;
+  std::vector<EventPtr> signal_evs_;
+  std::unique_ptr<Framer> framer_;
+  Dispatcher dispatcher_;
+
+  std::vector<std::unique_ptr<Connection>> conns_;  // index = connection slot
+  std::vector<uint32_t> free_slots_;
+  uint32_t next_gen_;
+  size_t live_ = 0;
+
+  struct WorkerLink {
+    std::unique_ptr<ipc::OutChannel> channel;
+    EventPtr write_ev;
+    bool write_armed = false;
+    bool needs_flush = false;
+    std::vector<std::pair<uint32_t, uint32_t>> paused;  // (slot, gen) waiting for this queue to drain
+  };
+  std::vector<WorkerLink> workers_;
+  ipc::InChannel from_workers_;
+  ipc::Reassembler reassembler_;
+  ipc::Limits limits_;
+  bool flush_scheduled_ = false;
+  std::vector<std::pair<uint32_t, uint32_t>> dirty_;
+  bool stopping_ = false;
+  int ticks_ = 0;
+};
+
+// The connections' callbacks need the listener; one instance per process
+// keeps Connection free of a back pointer.
+extern Listener* g_listener;
+
+}  // namespace solar

@@ -1,0 +1,166 @@
+// The workers' side: replies and the master's worker-lost notices arriving
+// on this listener's socketpair, and flushing the queues towards the workers.
+#include <unistd.h>
+
+#include <cstring>
+
+#include <glog/logging.h>
+
+#include "base/sys_result.h"
+#include "listener/listener_impl.h"
+
+namespace solar {
+
+// ---- replies from workers ----
+
+void Listener::onReplies() {
+  for (int i = 0; i < kRepliesPerEvent; ++i) {
+    std::string_view dgram;
+    int err = 0;
+    auto r = from_workers_.recv(&dgram, &err);
+    if (r == ipc::InChannel::RecvResult::kAgain) break;
+    if (r != ipc::InChannel::RecvResult::kDatagram) {
+      Add(ctx_.slot, kBadRecords);
+      LOG_EVERY_T(ERROR, 5) << "listener " << id_ << ": bad datagram from workers ("
+                            << (r == ipc::InChannel::RecvResult::kTruncated ? "truncated" : strerror(err)) << ")";
+      if (r == ipc::InChannel::RecvResult::kError) break;
+      continue;
+    }
+    ipc::RecordReader reader(dgram.data(), dgram.size(), limits_);
+    RecordHeader h;
+    std::string_view payload;
+    while (reader.next(&h, &payload)) {
+      switch (static_cast<RecordType>(h.type)) {
+        case RecordType::kReply: handleReply(h, payload); break;
+        case RecordType::kWorkerLost: handleWorkerLost(h, payload); break;
+        default:
+          Add(ctx_.slot, kBadRecords);
+          LOG_EVERY_T(ERROR, 5) << "listener " << id_ << ": unexpected record type " << int{h.type};
+      }
+    }
+    if (reader.error() != ipc::ParseError::kNone) {
+      Add(ctx_.slot, kBadRecords);
+      LOG_EVERY_T(ERROR, 5) << "listener " << id_ << ": invalid record from a worker ("
+                            << ipc::ParseErrorName(reader.error()) << "); rest of datagram dropped";
+    }
+  }
+}
+
+void Listener::handleReply(const RecordHeader& h, std::string_view chunk) {
+  Connection* c = lookup(h.conn_id, h.conn_gen);
+  if (c == nullptr) {
+    // Closed, or from before this listener restarted: never written to anyone.
+    if (!(h.flags & ipc::kFlagMore)) Add(ctx_.slot, kStaleReplies);
+    return;
+  }
+  std::string_view message;
+  auto st = reassembler_.feed(c->slot(), h, chunk, &message);
+  if (st == ipc::Reassembler::Status::kPartial) return;
+  if (st == ipc::Reassembler::Status::kOrphan) {
+    Add(ctx_.slot, kBadRecords);
+    LOG_EVERY_T(ERROR, 5) << "listener " << id_ << ": reply chunk out of sequence for " << c->peer().toString()
+                          << "; closing the connection";
+    closeConnection(c);
+    return;
+  }
+  if (h.seq != c->expectedReplySeq()) {
+    Add(ctx_.slot, kBadRecords);
+    LOG(ERROR) << "listener " << id_ << ": reply " << h.seq << " for " << c->peer().toString() << " while "
+               << c->expectedReplySeq() << " was due; closing the connection";
+    closeConnection(c);
+    return;
+  }
+  c->replied();
+  if (!(h.flags & ipc::kFlagNoReply)) framer_->encode(message, &c->output());
+  if (h.flags & ipc::kFlagCloseAfter) {
+    c->close_after = true;
+    pauseRead(c);
+  }
+  c->last_active_ms = MonotonicMs();
+  markDirty(c);
+}
+
+void Listener::handleWorkerLost(const RecordHeader& h, std::string_view payload) {
+  const size_t worker = h.conn_id;
+  size_t closed = 0;
+  auto close_if_waiting = [&](Connection* c, uint64_t seq) {
+    if (c == nullptr || c->worker() != worker || c->outstanding() == 0) return;
+    if (seq < c->expectedReplySeq()) return;  // its reply got through before the death
+    Add(ctx_.slot, kLostClosed);
+    ++closed;
+    closeConnection(c);
+  };
+  if (h.flags & ipc::kFlagOverflow) {
+    for (auto& p : conns_) {
+      if (p) close_if_waiting(p.get(), p->expectedReplySeq());
+    }
+  } else {
+    size_t n = payload.size() / sizeof(ipc::HeldEntry);
+    for (size_t i = 0; i < n; ++i) {
+      ipc::HeldEntry e;
+      std::memcpy(&e, payload.data() + i * sizeof(e), sizeof(e));
+      close_if_waiting(lookup(e.conn_id, e.conn_gen), e.seq);
+    }
+  }
+  LOG(WARNING) << "listener " << id_ << ": worker " << worker << " died; closed " << closed
+               << " connection(s) whose request it had taken; its queued requests go to its replacement";
+}
+
+// ---- flushing ----
+
+void Listener::scheduleFlush() {
+  if (flush_scheduled_) return;
+  flush_scheduled_ = true;
+  event_active(flush_ev_.get(), EV_TIMEOUT, 0);
+}
+
+void Listener::flushAll() {
+  flush_scheduled_ = false;
+  for (size_t w = 0; w < workers_.size(); ++w) {
+    WorkerLink& link = workers_[w];
+    if (!link.needs_flush || link.write_armed) continue;
+    link.needs_flush = false;
+    if (link.channel->flush() == ipc::OutChannel::FlushResult::kAgain) {
+      event_add(link.write_ev.get(), nullptr);
+      link.write_armed = true;
+    } else {
+      resumePaused(w);
+    }
+  }
+  // Swap out first: writeOut may close connections, which may mark others.
+  std::vector<std::pair<uint32_t, uint32_t>> dirty;
+  dirty.swap(dirty_);
+  for (auto [slot, gen] : dirty) {
+    Connection* c = lookup(slot, gen);
+    if (c == nullptr) continue;
+    c->dirty = false;
+    if (!c->write_armed && writeOut(c)) maybeFinish(c);
+  }
+  if (dirty_.capacity() < dirty.capacity()) dirty_.swap(dirty), dirty_.clear();
+}
+
+void Listener::onChannelWritable(size_t w) {
+  WorkerLink& link = workers_[w];
+  link.needs_flush = false;
+  if (link.channel->flush() == ipc::OutChannel::FlushResult::kAgain) return;
+  event_del(link.write_ev.get());
+  link.write_armed = false;
+  resumePaused(w);
+}
+
+void Listener::resumePaused(size_t w) {
+  WorkerLink& link = workers_[w];
+  if (link.paused.empty() || link.channel->pendingBytes() > kChannelLowWater) return;
+  auto paused = std::move(link.paused);
+  link.paused.clear();
+  for (auto [slot, gen] : paused) {
+    Connection* c = lookup(slot, gen);
+    if (c == nullptr) continue;
+    c->waiting_channel = false;
+    // A client still behind on its replies stays paused; writeOut resumes it.
+    if (c->output().readable() <= config_.output_high_water_bytes()) resumeRead(c);
+  }
+}
+
+
+}  // namespace solar
