@@ -45,6 +45,9 @@ ServerHarness::ServerHarness(std::string extra_config) : extra_(std::move(extra_
 }
 
 ServerHarness::~ServerHarness() {
+  // A test that did not stop its server: stop it gracefully, so that it
+  // removes its SysV queue and pid file (SIGKILL only if that hangs).
+  if (pid_ > 0) stop(SIGTERM, std::chrono::seconds(15));
   if (pid_ > 0) {
     kill(pid_, SIGKILL);
     int st;

@@ -28,7 +28,7 @@ std::string BenchBin();   // $SOLAR_BENCH, else build/solar-bench
 class ServerHarness {
  public:
   explicit ServerHarness(std::string extra_config = "");
-  ~ServerHarness();  // SIGKILLs the master if still running, removes the temp dir
+  ~ServerHarness();  // stops a master still running (TERM, then KILL), removes the temp dir
 
   // The mode the config file gets before the start (e.g. 0600: root only).
   void setConfigMode(unsigned mode) { config_mode_ = mode; }
