@@ -54,12 +54,6 @@ std::unique_ptr<Worker> CreateWorker(const std::string& spec, std::string* error
   return it->second();
 }
 
-std::vector<std::string> RegisteredWorkers() {
-  std::vector<std::string> names;
-  for (const auto& [name, f] : Registry()) names.push_back("builtin:" + name);
-  return names;
-}
-
 size_t RegistrationCount() { return Log().size(); }
 
 std::vector<std::string> RegisteredSince(size_t count) {

@@ -15,7 +15,6 @@ namespace solar {
 // `spec` is "builtin:NAME". nullptr with *error set when unknown.
 std::unique_ptr<Worker> CreateWorker(const std::string& spec, std::string* error);
 bool HasWorker(const std::string& spec);
-std::vector<std::string> RegisteredWorkers();
 
 // Registrations in order, for telling what a module added when it was loaded
 // (a module may re-register a built-in name: its new code wins).

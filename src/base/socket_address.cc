@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "api/request.h"
+
 namespace solar {
 
 int SocketAddress::port() const {
@@ -22,18 +24,11 @@ void SocketAddress::setPort(int port) {
 std::string SocketAddress::toString() const { return FormatSockaddr(get()); }
 
 std::string FormatSockaddr(const sockaddr* sa) {
-  char host[INET6_ADDRSTRLEN] = "";
-  if (sa->sa_family == AF_INET) {
-    auto* in = reinterpret_cast<const sockaddr_in*>(sa);
-    inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-    return std::string(host) + ":" + std::to_string(ntohs(in->sin_port));
-  }
-  if (sa->sa_family == AF_INET6) {
-    auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
-    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-    return "[" + std::string(host) + "]:" + std::to_string(ntohs(in6->sin6_port));
-  }
-  return "-";
+  // One formatting for every address solar prints: ClientAddress's.
+  ClientAddress a;
+  if (sa->sa_family == AF_INET) std::memcpy(&a.storage, sa, sizeof(sockaddr_in));
+  if (sa->sa_family == AF_INET6) std::memcpy(&a.storage, sa, sizeof(sockaddr_in6));
+  return a.toString();
 }
 
 bool ParseSocketAddress(const std::string& text, SocketAddress* out, std::string* error) {

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include <glog/logging.h>
 
@@ -86,6 +87,8 @@ InChannel::RecvResult InChannel::recv(std::string_view* datagram, int* err) {
   *datagram = std::string_view(buf_.data(), static_cast<size_t>(r.value));
   return RecvResult::kDatagram;
 }
+
+std::string InChannel::describeError(int err) { return std::string("recvmsg() failed: ") + std::strerror(err); }
 
 Reassembler::Status Reassembler::feed(uint64_t key, const RecordHeader& h, std::string_view chunk,
                                       std::string_view* message, RecordHeader* discarded, bool* was_discarded) {

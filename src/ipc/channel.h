@@ -65,9 +65,35 @@ class InChannel : NonCopyable {
   enum class RecvResult { kDatagram, kAgain, kTruncated, kError };
   // Receives one datagram without blocking; view valid until the next call.
   RecvResult recv(std::string_view* datagram, int* err);
+
+  enum class ReadResult { kRecords, kAgain, kBad, kError };
+  // Receives one datagram and calls fn(header, payload) for each valid record
+  // in it, in order. kBad: a truncated datagram or an invalid record (those
+  // before it were delivered; the rest cannot be located); kError: recv
+  // failed. *why says what, for the caller's log line and counter.
+  template <typename Fn>
+  ReadResult readRecords(const Limits& limits, Fn&& fn, std::string* why) {
+    std::string_view dgram;
+    int err = 0;
+    switch (recv(&dgram, &err)) {
+      case RecvResult::kAgain: return ReadResult::kAgain;
+      case RecvResult::kTruncated: *why = "truncated datagram"; return ReadResult::kBad;
+      case RecvResult::kError: *why = describeError(err); return ReadResult::kError;
+      case RecvResult::kDatagram: break;
+    }
+    RecordReader reader(dgram.data(), dgram.size(), limits);
+    RecordHeader h;
+    std::string_view payload;
+    while (reader.next(&h, &payload)) fn(h, payload);
+    if (reader.error() == ParseError::kNone) return ReadResult::kRecords;
+    *why = std::string("invalid record (") + ParseErrorName(reader.error()) + "); rest of datagram dropped";
+    return ReadResult::kBad;
+  }
   int fd() const { return fd_; }
 
  private:
+  static std::string describeError(int err);
+
   int fd_;
   std::vector<char> buf_;
 };

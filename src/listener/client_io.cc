@@ -17,10 +17,8 @@ void Listener::ClientReadCb(evutil_socket_t, short, void* arg) {
 void Listener::ClientWriteCb(evutil_socket_t, short, void* arg) {
   g_listener->onClientWrite(static_cast<Connection*>(arg));
 }
-void Listener::ChannelWriteCb(evutil_socket_t fd, short, void*) {
-  for (size_t w = 0; w < g_listener->workers_.size(); ++w) {
-    if (g_listener->workers_[w].channel->fd() == fd) g_listener->onChannelWritable(w);
-  }
+void Listener::ChannelWriteCb(evutil_socket_t, short, void* arg) {
+  g_listener->onChannelWritable(static_cast<WorkerLink*>(arg)->index);
 }
 
 void Listener::onClientRead(Connection* c) {
@@ -34,7 +32,7 @@ bool Listener::readInput(Connection* c, int max_reads) {
     ssize_t n = ::read(c->fd(), in.writePtr(), kReadChunk);
     if (n > 0) {
       in.hasWritten(static_cast<size_t>(n));
-      c->last_active_ms = MonotonicMs();
+      c->last_active_ms = NowMonotonicMs();
       if (!frameInput(c)) return false;  // closed
       if (c->read_paused || static_cast<size_t>(n) < kReadChunk) break;
       continue;

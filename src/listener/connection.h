@@ -42,7 +42,7 @@ class Connection : NonCopyable {
   bool close_after = false;    // close once the output is written
   bool write_armed = false;    // EV_WRITE is pending
   bool dirty = false;          // has output to write at the end of this loop pass
-  int64_t last_active_ms = 0;  // CLOCK_MONOTONIC
+  int64_t last_active_ms = 0;  // NowMonotonicMs()
   EventPtr read_ev;
   EventPtr write_ev;
 
@@ -57,7 +57,5 @@ class Connection : NonCopyable {
   uint64_t next_seq_ = 0;
   uint64_t next_reply_seq_ = 0;
 };
-
-int64_t MonotonicMs();
 
 }  // namespace solar

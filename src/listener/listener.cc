@@ -64,7 +64,9 @@ bool Listener::init() {
   workers_.resize(ctx_.out_fds.size());
   for (size_t w = 0; w < workers_.size(); ++w) {
     workers_[w].channel = std::make_unique<ipc::OutChannel>(ctx_.out_fds[w]);
-    workers_[w].write_ev.reset(event_new(base_.get(), ctx_.out_fds[w], EV_WRITE | EV_PERSIST, ChannelWriteCb, this));
+    workers_[w].index = w;  // workers_ is never resized again: &workers_[w] is stable
+    workers_[w].write_ev.reset(
+        event_new(base_.get(), ctx_.out_fds[w], EV_WRITE | EV_PERSIST, ChannelWriteCb, &workers_[w]));
     // Tell each worker this listener (re)started, so it forgets connections of
     // an earlier incarnation (they are gone with it).
     RecordHeader h = ipc::MakeHeader(RecordType::kHello, id_, 0, next_gen_);
@@ -138,7 +140,7 @@ void Listener::acceptOne(UniqueFd fd, const sockaddr_storage& ss) {
   Connection* c = conn.get();
   c->read_ev.reset(event_new(base_.get(), c->fd(), EV_READ | EV_PERSIST, ClientReadCb, c));
   c->write_ev.reset(event_new(base_.get(), c->fd(), EV_WRITE | EV_PERSIST, ClientWriteCb, c));
-  c->last_active_ms = MonotonicMs();
+  c->last_active_ms = NowMonotonicMs();
   conns_[slot] = std::move(conn);
   ++live_;
   Add(ctx_.slot, kConnections);
@@ -150,7 +152,7 @@ void Listener::acceptOne(UniqueFd fd, const sockaddr_storage& ss) {
 
 void Listener::onTick() {
   ++ticks_;
-  const int64_t now = MonotonicMs();
+  const int64_t now = NowMonotonicMs();
   const uint32_t idle_timeout_ms = ctx_.header->idle_timeout_ms.load(std::memory_order_relaxed);
   const bool idle_sweep = idle_timeout_ms > 0 && ticks_ % 10 == 0;
   if (idle_sweep && !stopping_) {

@@ -75,6 +75,7 @@ class Listener : NonCopyable {
   bool readInput(Connection* c, int max_reads);  // false if the connection was closed
   void waitForChannel(Connection* c);
   void resumePaused(size_t w);
+  void publishQueued();
   void maybeFinish(Connection* c);
   void closeConnection(Connection* c);
   Connection* lookup(uint32_t slot, uint32_t gen);
@@ -98,6 +99,7 @@ class Listener : NonCopyable {
   size_t live_ = 0;
 
   struct WorkerLink {
+    size_t index = 0;  // the worker slot; the link is its write event's argument
     std::unique_ptr<ipc::OutChannel> channel;
     EventPtr write_ev;
     bool write_armed = false;

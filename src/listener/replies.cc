@@ -15,34 +15,24 @@ namespace solar {
 
 void Listener::onReplies() {
   for (int i = 0; i < kRepliesPerEvent; ++i) {
-    std::string_view dgram;
-    int err = 0;
-    auto r = from_workers_.recv(&dgram, &err);
-    if (r == ipc::InChannel::RecvResult::kAgain) break;
-    if (r != ipc::InChannel::RecvResult::kDatagram) {
-      Add(ctx_.slot, kBadRecords);
-      LOG_EVERY_T(ERROR, 5) << "listener " << id_ << ": bad datagram from workers ("
-                            << (r == ipc::InChannel::RecvResult::kTruncated ? "truncated" : strerror(err)) << ")";
-      if (r == ipc::InChannel::RecvResult::kError) break;
-      continue;
-    }
-    ipc::RecordReader reader(dgram.data(), dgram.size(), limits_);
-    RecordHeader h;
-    std::string_view payload;
-    while (reader.next(&h, &payload)) {
-      switch (static_cast<RecordType>(h.type)) {
-        case RecordType::kReply: handleReply(h, payload); break;
-        case RecordType::kWorkerLost: handleWorkerLost(h, payload); break;
-        default:
-          Add(ctx_.slot, kBadRecords);
-          LOG_EVERY_T(ERROR, 5) << "listener " << id_ << ": unexpected record type " << int{h.type};
-      }
-    }
-    if (reader.error() != ipc::ParseError::kNone) {
-      Add(ctx_.slot, kBadRecords);
-      LOG_EVERY_T(ERROR, 5) << "listener " << id_ << ": invalid record from a worker ("
-                            << ipc::ParseErrorName(reader.error()) << "); rest of datagram dropped";
-    }
+    std::string why;
+    auto r = from_workers_.readRecords(
+        limits_,
+        [&](const RecordHeader& h, std::string_view payload) {
+          switch (static_cast<RecordType>(h.type)) {
+            case RecordType::kReply: handleReply(h, payload); break;
+            case RecordType::kWorkerLost: handleWorkerLost(h, payload); break;
+            default:
+              Add(ctx_.slot, kBadRecords);
+              LOG_EVERY_T(ERROR, 5) << "listener " << id_ << ": unexpected record type " << int{h.type};
+          }
+        },
+        &why);
+    if (r == ipc::InChannel::ReadResult::kAgain) break;
+    if (r == ipc::InChannel::ReadResult::kRecords) continue;
+    Add(ctx_.slot, kBadRecords);
+    LOG_EVERY_T(ERROR, 5) << "listener " << id_ << ": from the workers' socketpair: " << why;
+    if (r == ipc::InChannel::ReadResult::kError) break;
   }
 }
 
@@ -76,7 +66,7 @@ void Listener::handleReply(const RecordHeader& h, std::string_view chunk) {
     c->close_after = true;
     pauseRead(c);
   }
-  c->last_active_ms = MonotonicMs();
+  c->last_active_ms = NowMonotonicMs();
   markDirty(c);
 }
 
@@ -116,6 +106,7 @@ void Listener::scheduleFlush() {
 
 void Listener::flushAll() {
   flush_scheduled_ = false;
+  bool queued_changed = false;
   for (size_t w = 0; w < workers_.size(); ++w) {
     WorkerLink& link = workers_[w];
     if (!link.needs_flush || link.write_armed) continue;
@@ -123,10 +114,12 @@ void Listener::flushAll() {
     if (link.channel->flush() == ipc::OutChannel::FlushResult::kAgain) {
       event_add(link.write_ev.get(), nullptr);
       link.write_armed = true;
+      queued_changed = true;
     } else {
       resumePaused(w);
     }
   }
+  if (queued_changed) publishQueued();
   // Swap out first: writeOut may close connections, which may mark others.
   std::vector<std::pair<uint32_t, uint32_t>> dirty;
   dirty.swap(dirty_);
@@ -142,10 +135,25 @@ void Listener::flushAll() {
 void Listener::onChannelWritable(size_t w) {
   WorkerLink& link = workers_[w];
   link.needs_flush = false;
-  if (link.channel->flush() == ipc::OutChannel::FlushResult::kAgain) return;
+  if (link.channel->flush() == ipc::OutChannel::FlushResult::kAgain) {
+    publishQueued();
+    return;
+  }
   event_del(link.write_ev.get());
   link.write_armed = false;
+  publishQueued();
   resumePaused(w);
+}
+
+// The bytes waiting here for busy workers, as a scoreboard gauge. Only the
+// EAGAIN paths call it (a queue starts waiting, a queue drains): a queue that
+// never waits holds nothing between loop passes.
+void Listener::publishQueued() {
+  uint64_t total = 0;
+  for (const auto& link : workers_) {
+    if (link.write_armed) total += link.channel->pendingBytes();
+  }
+  ctx_.slot->counters[kQueuedToWorker].store(total, std::memory_order_relaxed);
 }
 
 void Listener::resumePaused(size_t w) {

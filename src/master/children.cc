@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <utility>
 
 #include <glog/logging.h>
 
@@ -30,7 +31,7 @@ void Master::spawn(ChildSlot& slot, bool standby) {
   RestoreSignalMask(old);
   if (pid < 0) {
     PLOG(ERROR) << "fork() for " << RoleName(slot.role) << " " << slot.index << " failed; retrying in 1 s";
-    if (!standby) slot.respawn_at_ms = MasterNowMs() + 1000;
+    if (!standby) slot.respawn_at_ms = NowMonotonicMs() + 1000;
     return;
   }
   board_->slot(board).pid.store(pid);
@@ -38,7 +39,7 @@ void Master::spawn(ChildSlot& slot, bool standby) {
     slot.standby_pid = pid;
   } else {
     slot.pid = pid;
-    slot.started_ms = MasterNowMs();
+    slot.started_ms = NowMonotonicMs();
     slot.retire_sent = false;
   }
 }
@@ -85,7 +86,7 @@ void Master::childMain(ChildSlot& slot, size_t board, bool standby) {
   inotify_fd_.reset();
   if (ready_fd_ >= 0) close(ready_fd_);
   notices_.clear();
-  queue_id_ = -1;  // the master alone removes the queue
+  const int queue_id = std::exchange(queue_id_, -1);  // the master alone removes the queue
   switch (slot.role) {
     case Role::kListener:
       ctx.listen_fd = listen_fds_[slot.index].release();
@@ -99,7 +100,7 @@ void Master::childMain(ChildSlot& slot, size_t board, bool standby) {
     case Role::kUdpListener:
     case Role::kUdpWorker:
       ctx.udp_fd = udp_fd_.release();
-      ctx.queue_id = queue_id_for_children_;
+      ctx.queue_id = queue_id;
       ctx.queue_msgmax = msgmax_;
       break;
     case Role::kAdmin:
@@ -168,7 +169,7 @@ void Master::onExit(ChildSlot& slot, pid_t pid, int status) {
   if (state_ == State::kStoppingListeners && isWorkerRole(slot.role) && slot.enabled && !slot.removing) {
     // The listeners still hold connections whose requests go to this slot.
     LOG(WARNING) << who << " " << DescribeStatus(status) << " during stop; respawning it for the drain";
-    slot.respawn_at_ms = MasterNowMs() + respawn_.onExit(&slot, MasterNowMs());
+    slot.respawn_at_ms = NowMonotonicMs() + respawn_.onExit(&slot, NowMonotonicMs());
     return;
   }
   if (state_ != State::kRunning) {
@@ -188,7 +189,7 @@ void Master::onExit(ChildSlot& slot, pid_t pid, int status) {
     beginStop("a child failed fatally");
     return;
   }
-  const int64_t now = MasterNowMs();
+  const int64_t now = NowMonotonicMs();
   const int64_t delay = respawn_.onExit(&slot, now);
   board_->header().respawns.fetch_add(1);
   LOG(WARNING) << who << " " << DescribeStatus(status) << "; respawning in the same slot"

@@ -25,8 +25,8 @@ namespace {
 constexpr int64_t kUdpRetireRepeatMs = 100;
 constexpr int64_t kWatchDebounceMs = 300;  // a copy lands in several writes
 
-std::string Ip4or6(const CurrentRequest& r) {
-  ClientAddress a;
+// The client of a worker's current request, as the worker published it.
+std::string ClientOf(const CurrentRequest& r) {
   ipc::RecordHeader h{};
   h.addr_family = r.addr_family;
   h.port = r.port;
@@ -68,7 +68,7 @@ void Master::startReload(const std::string& reason, int only_slot) {
   reload_ = Reload();
   reload_.active = true;
   reload_.reason = reason;
-  reload_.started_ms = MasterNowMs();
+  reload_.started_ms = NowMonotonicMs();
   reload_.only_slot = only_slot >= 0;
   for (size_t i = 0; i < table_.slots().size(); ++i) {
     const ChildSlot& s = table_.slots()[i];
@@ -151,7 +151,7 @@ void Master::promote(ChildSlot& slot) {
   std::swap(slot.board, slot.alt_board);
   slot.pid = slot.standby_pid;
   slot.standby_pid = 0;
-  slot.started_ms = MasterNowMs();
+  slot.started_ms = NowMonotonicMs();
   slot.fast_failures = 0;
   slot.retire_sent = false;
   if (slot.role == Role::kWorker) kill(slot.pid, SIGUSR2);  // start reading the slot's socketpair
@@ -166,7 +166,7 @@ void Master::reloadFailed(const std::string& why) {
   board_->header().reload_failures.fetch_add(1);
   if (reload_.current >= 0) {
     ChildSlot& slot = table_.slots()[reload_.current];
-    if (slot.pid <= 0 && slot.enabled) slot.respawn_at_ms = MasterNowMs();  // nobody serves it now
+    if (slot.pid <= 0 && slot.enabled) slot.respawn_at_ms = NowMonotonicMs();  // nobody serves it now
   }
   const bool notify = reload_.notify_ready;
   reload_ = Reload();
@@ -188,8 +188,8 @@ void Master::startPendingReload(bool notify) {
 }
 
 void Master::finishReload() {
-  const int64_t took = MasterNowMs() - reload_.started_ms;
-  if (reload_.reason.rfind("recycle", 0) == 0) {
+  const int64_t took = NowMonotonicMs() - reload_.started_ms;
+  if (reload_.only_slot) {
     board_->header().recycles.fetch_add(1);
   } else {
     board_->header().reloads.fetch_add(1);
@@ -323,7 +323,7 @@ void Master::heartbeat(int64_t now) {
       const CurrentRequest& r = ps.current;
       LOG(ERROR) << RoleName(slot.role) << " " << slot.index << " (pid " << slot.pid << ") has spent "
                  << now - started << " ms in one request (request_timeout_ms " << config_.request_timeout_ms()
-                 << ") from " << Ip4or6(r)
+                 << ") from " << ClientOf(r)
                  << (r.transport == 0 ? " on connection " + std::to_string(r.listener) + ":" +
                                             std::to_string(r.conn_id) + " request " + std::to_string(r.seq)
                                       : std::string(" (udp)"))

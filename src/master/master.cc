@@ -23,7 +23,39 @@ constexpr int64_t kMinHealthyLifeMs = 1000;  // dying sooner counts toward back-
 constexpr size_t kSocketpairSndbuf = 4u << 20;
 }  // namespace
 
-int64_t MasterNowMs() { return NowMonotonicMs(); }
+namespace {
+
+// A listening TCP socket at *addr; a port 0 is replaced by the port the kernel
+// chose, so the rest of a SO_REUSEPORT group binds the same one. Logs and
+// returns an empty fd on failure.
+UniqueFd BindStream(SocketAddress* addr, bool reuseport, int backlog, const std::string& what) {
+  UniqueFd fd(::socket(addr->family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) {
+    PLOG(ERROR) << "socket() for " << what << " failed";
+    return fd;
+  }
+  int one = 1;
+  setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (reuseport && setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+    PLOG(ERROR) << "setsockopt(SO_REUSEPORT) for " << what << " failed";
+    return UniqueFd();
+  }
+  if (::bind(fd.get(), addr->get(), addr->length) != 0) {
+    PLOG(ERROR) << "bind(" << addr->toString() << ") for " << what << " failed";
+    return UniqueFd();
+  }
+  if (::listen(fd.get(), backlog) != 0) {
+    PLOG(ERROR) << "listen(" << addr->toString() << ") for " << what << " failed";
+    return UniqueFd();
+  }
+  if (addr->port() == 0) {
+    socklen_t len = sizeof(addr->storage);
+    getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr->storage), &len);
+  }
+  return fd;
+}
+
+}  // namespace
 
 std::string DescribeStatus(int status) {
   if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
@@ -135,31 +167,11 @@ bool Master::bindListeners() {
     return false;
   }
   for (uint32_t l = 0; l < config_.listeners(); ++l) {
-    UniqueFd fd(::socket(address_.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!fd) {
-      PLOG(ERROR) << "socket() for listener " << l << " failed";
-      return false;
-    }
-    int one = 1;
-    setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     // One socket per listener in a SO_REUSEPORT group: the kernel spreads new
     // connections, so there is no thundering herd and no accept lock (seed 003 §4.2).
-    if (setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
-      PLOG(ERROR) << "setsockopt(SO_REUSEPORT) for listener " << l << " failed";
-      return false;
-    }
-    if (::bind(fd.get(), address_.get(), address_.length) != 0) {
-      PLOG(ERROR) << "bind(" << address_.toString() << ") for listener " << l << " failed";
-      return false;
-    }
-    if (::listen(fd.get(), static_cast<int>(config_.backlog())) != 0) {
-      PLOG(ERROR) << "listen(" << address_.toString() << ") for listener " << l << " failed";
-      return false;
-    }
-    if (address_.port() == 0) {  // port 0: the rest of the group binds the port the kernel chose
-      socklen_t len = sizeof(address_.storage);
-      getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address_.storage), &len);
-    }
+    UniqueFd fd = BindStream(&address_, /*reuseport=*/true, static_cast<int>(config_.backlog()),
+                             "listener " + std::to_string(l));
+    if (!fd) return false;
     listen_fds_.push_back(std::move(fd));
   }
   return true;
@@ -171,17 +183,8 @@ bool Master::setUpAdmin() {
     LOG(ERROR) << "admin_listen: " << error;
     return false;
   }
-  admin_fd_.reset(::socket(admin_address_.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  int one = 1;
-  setsockopt(admin_fd_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (!admin_fd_ || ::bind(admin_fd_.get(), admin_address_.get(), admin_address_.length) != 0 ||
-      ::listen(admin_fd_.get(), 64) != 0) {
-    PLOG(ERROR) << "binding the admin endpoint on " << admin_address_.toString() << " failed";
-    return false;
-  }
-  socklen_t len = sizeof(admin_address_.storage);
-  getsockname(admin_fd_.get(), reinterpret_cast<sockaddr*>(&admin_address_.storage), &len);
-  return true;
+  admin_fd_ = BindStream(&admin_address_, /*reuseport=*/false, 64, "the admin endpoint");
+  return static_cast<bool>(admin_fd_);
 }
 
 bool Master::setUpUdp() {
@@ -212,7 +215,6 @@ bool Master::setUpUdp() {
   const key_t key = udp.queue_key() ? static_cast<key_t>(udp.queue_key()) : ipc::DeriveQueueKey(config_.pid_file());
   bool stale = false;
   queue_id_ = ipc::MsgQueue::Create(key, &stale);
-  queue_id_for_children_ = queue_id_;
   if (queue_id_ < 0) {
     PLOG(ERROR) << "msgget(key 0x" << std::hex << key << std::dec << ") for the UDP queue failed";
     return false;
@@ -292,7 +294,7 @@ void Master::beginStop(const char* why) {
   notifySystemd("STOPPING=1");
   state_ = State::kStoppingListeners;
   board_->header().state.store(static_cast<uint8_t>(ServerState::kStopping));
-  stop_deadline_ms_ = MasterNowMs() + config_.graceful_timeout_ms();
+  stop_deadline_ms_ = NowMonotonicMs() + config_.graceful_timeout_ms();
   reload_ = Reload();
   // Our copies of the listening sockets go now, so the port closes as soon as
   // each listener closes its own.
@@ -424,7 +426,7 @@ int Master::run() {
     for (auto& n : notices_) {
       if (n->hasPending()) fds.push_back({n->fd(), POLLOUT, 0});
     }
-    int64_t now = MasterNowMs();
+    int64_t now = NowMonotonicMs();
     int rc = ::poll(fds.data(), fds.size(), pollTimeoutMs(now));
     if (rc < 0 && errno != EINTR) PLOG(ERROR) << "poll() in the master failed";
     for (int signo; (signo = signals_.next()) != 0;) handleSignal(signo);
@@ -432,7 +434,7 @@ int Master::run() {
     for (auto& n : notices_) {
       if (n->hasPending()) n->flush();
     }
-    now = MasterNowMs();
+    now = NowMonotonicMs();
     if (inotify_fd_ && fds.size() > 1 && (fds[1].revents & POLLIN)) onWatchEvent(now);
     if (watch_due_ms_ >= 0 && now >= watch_due_ms_ && state_ == State::kRunning) {
       watch_due_ms_ = -1;

@@ -24,7 +24,6 @@
 
 namespace solar {
 
-int64_t MasterNowMs();
 std::string DescribeStatus(int status);
 
 class Master {
@@ -100,7 +99,6 @@ class Master {
   SocketAddress udp_address_;
   UniqueFd udp_fd_;
   int queue_id_ = -1;
-  int queue_id_for_children_ = -1;
   size_t msgmax_ = 8192;
   int64_t last_udp_term_ms_ = 0;
   // Admin endpoint

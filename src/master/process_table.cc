@@ -38,13 +38,6 @@ ChildSlot* ProcessTable::byStandbyPid(pid_t pid) {
   return nullptr;
 }
 
-ChildSlot* ProcessTable::find(Role role, int index) {
-  for (auto& s : slots_) {
-    if (s.role == role && s.index == index) return &s;
-  }
-  return nullptr;
-}
-
 size_t ProcessTable::running(Role role) const {
   return std::count_if(slots_.begin(), slots_.end(), [&](const ChildSlot& s) { return s.role == role && s.pid > 0; });
 }

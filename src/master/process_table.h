@@ -50,7 +50,6 @@ class ProcessTable {
   ChildSlot& add(Role role, int index, size_t board, size_t alt_board = 0);
   ChildSlot* byPid(pid_t pid);         // running process of a slot
   ChildSlot* byStandbyPid(pid_t pid);  // a replacement not yet serving
-  ChildSlot* find(Role role, int index);
   std::vector<ChildSlot>& slots() { return slots_; }
   size_t running(Role role) const;
   size_t running() const;

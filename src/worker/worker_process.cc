@@ -72,6 +72,7 @@ class WorkerProcess : NonCopyable {
   HeldList held_;
 
   struct ListenerLink {
+    size_t index = 0;  // the listener; the link is its write event's argument
     std::unique_ptr<ipc::OutChannel> channel;
     EventPtr write_ev;
     bool write_armed = false;
@@ -118,7 +119,9 @@ int WorkerProcess::init() {
   listeners_.resize(ctx_.out_fds.size());
   for (size_t j = 0; j < listeners_.size(); ++j) {
     listeners_[j].channel = std::make_unique<ipc::OutChannel>(ctx_.out_fds[j]);
-    listeners_[j].write_ev.reset(event_new(base_.get(), ctx_.out_fds[j], EV_WRITE | EV_PERSIST, OutCb, this));
+    listeners_[j].index = j;  // listeners_ is never resized again: &listeners_[j] is stable
+    listeners_[j].write_ev.reset(
+        event_new(base_.get(), ctx_.out_fds[j], EV_WRITE | EV_PERSIST, OutCb, &listeners_[j]));
   }
   standby_ = ctx_.standby;
   if (!standby_) setInputEnabled(true);
@@ -167,25 +170,14 @@ void WorkerProcess::onInput() {
       setInputEnabled(false);
       return;
     }
-    std::string_view dgram;
-    int err = 0;
-    auto r = in_.recv(&dgram, &err);
-    if (r == ipc::InChannel::RecvResult::kAgain) break;
-    if (r != ipc::InChannel::RecvResult::kDatagram) {
+    std::string why;
+    auto r = in_.readRecords(
+        limits_, [&](const RecordHeader& h, std::string_view payload) { handleRecord(h, payload); }, &why);
+    if (r == ipc::InChannel::ReadResult::kAgain) break;
+    if (r != ipc::InChannel::ReadResult::kRecords) {
       Add(ctx_.slot, kBadRecords);
-      LOG_EVERY_T(ERROR, 5) << "worker " << ctx_.index << ": bad datagram ("
-                            << (r == ipc::InChannel::RecvResult::kTruncated ? "truncated" : strerror(err)) << ")";
-      if (r == ipc::InChannel::RecvResult::kError) break;
-      continue;
-    }
-    ipc::RecordReader reader(dgram.data(), dgram.size(), limits_);
-    RecordHeader h;
-    std::string_view payload;
-    while (reader.next(&h, &payload)) handleRecord(h, payload);
-    if (reader.error() != ipc::ParseError::kNone) {
-      Add(ctx_.slot, kBadRecords);
-      LOG_EVERY_T(ERROR, 5) << "worker " << ctx_.index << ": invalid record ("
-                            << ipc::ParseErrorName(reader.error()) << "); rest of datagram dropped";
+      LOG_EVERY_T(ERROR, 5) << "worker " << ctx_.index << ": from its socketpair: " << why;
+      if (r == ipc::InChannel::ReadResult::kError) break;
     }
     flushOut();
   }
@@ -344,10 +336,8 @@ void WorkerProcess::flushOut() {
   }
 }
 
-void WorkerProcess::OutCb(evutil_socket_t fd, short, void*) {
-  for (size_t j = 0; j < g_worker->listeners_.size(); ++j) {
-    if (g_worker->listeners_[j].channel->fd() == fd) g_worker->onOutWritable(j);
-  }
+void WorkerProcess::OutCb(evutil_socket_t, short, void* arg) {
+  g_worker->onOutWritable(static_cast<ListenerLink*>(arg)->index);
 }
 
 void WorkerProcess::onOutWritable(size_t j) {
@@ -414,7 +404,6 @@ void WorkerProcess::beginStop() {
 
 void WorkerProcess::maybeExitAfterStop() {
   if (!stopping_ || anyPending()) return;
-  std::string_view dgram;
   // Peek without consuming: MSG_PEEK keeps a datagram for onInput.
   char probe;
   ssize_t n = ::recv(in_.fd(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);

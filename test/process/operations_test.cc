@@ -130,6 +130,35 @@ TEST(Admin, MetricsIsValidPrometheusText) {
   EXPECT_EQ(server.stop(), 0);
 }
 
+TEST(Admin, BytesQueuedForABusyWorkerShowInTheListenersGauge) {
+  ServerHarness server("workers: 1\nworker { name: \"builtin:debug\" }\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  int fd = ConnectTcp(server.port());
+  ASSERT_TRUE(WriteAll(fd, Frame32("sleep:1500")));
+  // More than the socketpair holds (4 MiB send buffer): the rest waits in the listener.
+  const std::string big(1 << 20, 'q');
+  std::thread writer([&] {
+    for (int i = 0; i < 10; ++i) WriteAll(fd, Frame32(big));
+  });
+  static const std::regex kGauge(R"(solar_queued_to_worker_bytes\{role="listener"[^}]*\} ([0-9]+))");
+  uint64_t queued = 0;
+  for (int i = 0; i < 50 && queued == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    int status = 0;
+    std::string body = HttpGet(server.adminPort(), "/metrics", &status);
+    std::smatch m;
+    if (std::regex_search(body, m, kGauge)) queued = std::stoull(m[1]);
+  }
+  EXPECT_GT(queued, 0u) << "the listener holds requests for its sleeping worker";
+  std::string reply;
+  ASSERT_TRUE(ReadFrame32(fd, &reply, 10000));
+  EXPECT_EQ(reply, "slept:1500");
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(ReadFrame32(fd, &reply, 10000)) << i;
+  writer.join();
+  close(fd);
+  EXPECT_EQ(server.stop(), 0);
+}
+
 TEST(Admin, StatusListsEveryProcessWithRoleStateAndCounters) {
   ServerHarness server("workers: 2\nlisteners: 2\n");
   ASSERT_TRUE(server.start()) << server.log();
