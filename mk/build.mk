@@ -121,6 +121,10 @@ test: check-includes all
 # when run as root) must be able to write; var/ itself stays root's.
 run: $(B)/solar
 	@if [ "$$(id -u)" = 0 ]; then install -d -m 0755 var && install -d -o nobody -m 0750 var/kv; else mkdir -p var/kv; fi
+	@if [ "$$(id -u)" = 0 ] && ! runuser -u nobody -- test -w var/kv 2>/dev/null; then \
+	  echo "make run: user nobody cannot write $(CURDIR)/var/kv (a parent directory is not searchable" \
+	       "by others), so the KV workers cannot open their database. Run from a directory others" \
+	       "can enter, or give kv { sqlite_path } a place nobody can write."; exit 1; fi
 	$(B)/solar
 
 bench: all

@@ -38,7 +38,11 @@ std::vector<pid_t> WorkerPids(const ServerHarness& s, int n) {
 }
 
 TEST(RollingReload, ReloadUnderLoadFailsZeroRequests) {
-  ServerHarness server("workers: 3\nlisteners: 2\nworker { module: \"" + ModulePath("echo") + "\" }\n");
+  // The module where the worker user can read it (the build tree may not be).
+  ServerHarness placeholder;
+  const std::string module = placeholder.dir() + "/libecho.so";
+  ASSERT_TRUE(CopyFile(ModulePath("echo"), module));
+  ServerHarness server("workers: 3\nlisteners: 2\nworker { module: \"" + module + "\" }\n");
   ASSERT_TRUE(server.start()) << server.log();
   auto before = WorkerPids(server, 3);
   std::atomic<size_t> progress{0};
