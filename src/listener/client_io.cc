@@ -2,6 +2,7 @@
 // the connection's worker, writing replies, and backpressure both ways.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include <glog/logging.h>
@@ -65,7 +66,10 @@ bool Listener::frameInput(Connection* c) {
     }
     if (st == Framer::Status::kNeedMore) {
       c->scanned = in.readable();
-      if (f.need > in.readable()) in.ensureWritable(f.need - in.readable());  // one allocation per big frame
+      // Grow towards the announced length, but never past twice what has
+      // arrived: a header alone must not make the listener reserve (and
+      // zero-fill) max_frame_bytes. Doubling keeps big frames to a few copies.
+      if (f.need > in.readable()) in.ensureWritable(std::min(f.need - in.readable(), in.readable() + kReadChunk));
       break;
     }
     forward(c, RecordType::kData, in.view().substr(f.payload_offset, f.payload_len), c->takeSeq());

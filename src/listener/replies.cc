@@ -62,6 +62,11 @@ void Listener::handleReply(const RecordHeader& h, std::string_view chunk) {
   }
   c->replied();
   if (!(h.flags & ipc::kFlagNoReply)) framer_->encode(message, &c->output());
+  // A client that does not read its replies stops being read. Checked here, as
+  // each reply lands, and not only when writing: while the write event is
+  // armed, no write is tried until the client reads, and a pipelining client
+  // would otherwise be read (and answered into memory) without bound.
+  if (c->output().readable() > config_.output_high_water_bytes()) pauseRead(c);
   if (h.flags & ipc::kFlagCloseAfter) {
     c->close_after = true;
     pauseRead(c);

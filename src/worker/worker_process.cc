@@ -70,6 +70,11 @@ class WorkerProcess : NonCopyable {
   ipc::Limits limits_;
   ipc::Reassembler reassembler_;
   HeldList held_;
+  struct ReceivedRecord {
+    RecordHeader h;
+    std::string_view payload;  // into in_'s buffer: valid until the next read
+  };
+  std::vector<ReceivedRecord> batch_;  // one datagram's records, reused
 
   struct ListenerLink {
     size_t index = 0;  // the listener; the link is its write event's argument
@@ -171,8 +176,19 @@ void WorkerProcess::onInput() {
       return;
     }
     std::string why;
+    batch_.clear();
     auto r = in_.readRecords(
-        limits_, [&](const RecordHeader& h, std::string_view payload) { handleRecord(h, payload); }, &why);
+        limits_, [&](const RecordHeader& h, std::string_view payload) { batch_.push_back({h, payload}); }, &why);
+    // Every request of the datagram goes on the held list before the first one
+    // runs: the datagram left the socketpair as a whole, so if this process dies
+    // in process(), the requests behind the running one are gone with it too,
+    // and the master can only close their connections if it knows of them.
+    for (const auto& rec : batch_) {
+      if (rec.h.type == static_cast<uint8_t>(RecordType::kData) && (rec.h.flags & ipc::kFlagFirst))
+        held_.insert(rec.h.listener_id, rec.h.conn_id, rec.h.conn_gen, rec.h.seq);
+    }
+    for (const auto& rec : batch_) handleRecord(rec.h, rec.payload);
+    batch_.clear();
     if (r == ipc::InChannel::ReadResult::kAgain) break;
     if (r != ipc::InChannel::ReadResult::kRecords) {
       Add(ctx_.slot, kBadRecords);
@@ -237,8 +253,7 @@ void WorkerProcess::closeConn(uint64_t key) {
 
 void WorkerProcess::handleData(const RecordHeader& h, std::string_view chunk) {
   const uint64_t key = ConnKey(h.listener_id, h.conn_id);
-  if (h.flags & ipc::kFlagFirst) held_.insert(h.listener_id, h.conn_id, h.conn_gen, h.seq);
-  std::string_view message;
+  std::string_view message;  // a first chunk is already on the held list (onInput)
   RecordHeader discarded;
   bool was_discarded = false;
   const auto status = reassembler_.feed(key, h, chunk, &message, &discarded, &was_discarded);
