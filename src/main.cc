@@ -113,6 +113,14 @@ int main(int argc, char** argv) {
     if (test_only) std::fprintf(stderr, "solar: configuration test failed\n");
     return 1;
   }
+  // Relative paths are fixed now, so the check, -T and the server all see the
+  // same files (and -T shows the state_dir that a start would use).
+  solar::AbsolutizePaths(&config);
+  if (test_only) {  // a start logs them from the master
+    for (const std::string& w : solar::ConfigWarnings(config, geteuid() == 0)) {
+      std::fprintf(stderr, "solar: warning: %s\n", w.c_str());
+    }
+  }
   // The worker (built-in or module) must load — checked in a throwaway child,
   // because the master never runs user code.
   if (std::string why; !solar::CheckWorkerLoadsInChild(config, config_path, config.reload_start_timeout_ms(), &why)) {
@@ -129,8 +137,6 @@ int main(int argc, char** argv) {
     std::printf("solar: configuration %s is ok\n", config_path.empty() ? "<embedded defaults>" : config_path.c_str());
     return 0;
   }
-  solar::AbsolutizePaths(&config);
-
   int ready_fd = -1;
   if (config.daemonize() && !Daemonize(&ready_fd, static_cast<int>(config.reload_start_timeout_ms()))) return 1;
 

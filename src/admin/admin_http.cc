@@ -29,6 +29,7 @@ const char* CounterHelp(int c) {
     case kConnections: return "TCP connections open now.";
     case kOversized: return "Connections closed for a frame over max_frame_bytes.";
     case kIdleClosed: return "Connections closed by idle_timeout_ms.";
+    case kReadTimeouts: return "Connections closed by request_read_timeout_ms (a partial request held too long).";
     case kStaleReplies: return "Replies dropped because their connection no longer exists.";
     case kLostClosed: return "Connections closed because their worker died holding their request.";
     case kQueuedToWorker: return "Bytes queued in a listener for busy workers.";

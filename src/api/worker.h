@@ -29,6 +29,9 @@ struct WorkerInfo {
   // the master read it before dropping privileges: a worker takes its own
   // settings (database DSN, ...) from here, so the file may stay root-only.
   std::string config_text;
+  // An absolute directory this worker's user can write, kept across restarts
+  // (config state_dir): put files that outlive a process here.
+  std::string state_dir;
 };
 
 struct ConnectionInfo {
@@ -64,7 +67,7 @@ using WorkerFactory = std::function<std::unique_ptr<Worker>()>;
 // saw; solar refuses one built against another (its virtual functions would
 // not line up), with a message saying to rebuild it. Bump it whenever a
 // virtual function or a WorkerInfo field is added.
-inline constexpr int kWorkerApiVersion = 2;
+inline constexpr int kWorkerApiVersion = 3;
 
 // Adds a factory under `name` (no prefix: "echo" is found as "builtin:echo").
 // Returns true; used by SOLAR_REGISTER_WORKER at static-initialisation time.

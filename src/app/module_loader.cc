@@ -85,6 +85,7 @@ bool CheckWorkerLoadsInChild(const Config& config, const std::string& config_pat
     info.name = resolved;
     info.config_path = config_path;
     info.config_text = ConfigToText(config);
+    info.state_dir = config.state_dir();
     try {
       worker->onCheck(info);
     } catch (const std::exception& e) {

@@ -27,6 +27,7 @@ StartedWorker StartWorker(const ChildContext& ctx, Transport transport) {
   info.name = out.name;
   info.config_path = ctx.config_path;
   info.config_text = ConfigToText(config);
+  info.state_dir = config.state_dir();
   try {
     out.worker->onStart(info);
   } catch (const std::exception& e) {

@@ -15,6 +15,7 @@
 
 #include "base/socket_address.h"
 #include "base/limits.h"
+#include "ipc/msg_queue.h"
 
 namespace solar {
 namespace {
@@ -127,6 +128,8 @@ bool Validate(const Config& c, const Locator& at, std::string* error) {
   if (c.graceful_timeout_ms() < 100) return fail("graceful_timeout_ms", "graceful_timeout_ms must be >= 100");
   if (c.respawn_backoff_max_ms() < 100)
     return fail("respawn_backoff_max_ms", "respawn_backoff_max_ms must be >= 100");
+  if (c.request_read_timeout_ms() != 0 && c.request_read_timeout_ms() < 100)
+    return fail("request_read_timeout_ms", "request_read_timeout_ms must be 0 (never) or >= 100");
   if (c.output_high_water_bytes() < 65536)
     return fail("output_high_water_bytes", "output_high_water_bytes must be >= 65536");
   if (c.has_udp()) {
@@ -136,6 +139,16 @@ bool Validate(const Config& c, const Locator& at, std::string* error) {
     if (u.max_datagram_bytes() < 1 || u.max_datagram_bytes() > 65507)
       return fail("udp", "udp.max_datagram_bytes must be 1..65507", "max_datagram_bytes");
     if (u.queue_bytes() < 65536) return fail("udp", "udp.queue_bytes must be >= 65536", "queue_bytes");
+    // The queue counts each message's header too: a queue that cannot hold one
+    // largest datagram would drop every one of that size as "queue full".
+    const uint64_t largest = uint64_t{u.max_datagram_bytes()} + sizeof(ipc::UdpMessageHeader);
+    if (u.queue_bytes() < largest)
+      return fail("udp",
+                  "udp.queue_bytes (" + std::to_string(u.queue_bytes()) + ") cannot hold one datagram of " +
+                      "udp.max_datagram_bytes (" + std::to_string(u.max_datagram_bytes()) + ") plus its " +
+                      std::to_string(sizeof(ipc::UdpMessageHeader)) + "-byte queue header: raise queue_bytes to " +
+                      std::to_string(largest) + " or lower max_datagram_bytes",
+                  "queue_bytes");
     if (u.workers() > c.max_workers())
       return fail("udp", "udp.workers is above max_workers (" + std::to_string(c.max_workers()) + ")", "workers");
   }
@@ -212,6 +225,26 @@ void AbsolutizePaths(Config* config) {
   config->set_pid_file(absolute(config->pid_file()));
   config->set_log_dir(absolute(config->log_dir()));
   config->mutable_worker()->set_module(absolute(config->worker().module()));
+  config->set_state_dir(absolute(ResolveStateDir(*config, geteuid() == 0)));
+}
+
+std::string ResolveStateDir(const Config& config, bool as_root) {
+  if (!config.state_dir().empty()) return config.state_dir();
+  // As root the workers run as `user`, who may not be able to enter the start
+  // directory (a checkout under /root, a mktemp -d folder): state goes where
+  // daemons keep theirs. Unprivileged, the server's own user owns var/ here.
+  return as_root ? kRootStateDir : "var";
+}
+
+std::vector<std::string> ConfigWarnings(const Config& config, bool as_root) {
+  std::vector<std::string> warnings;
+  const passwd* pw = getpwnam(config.user().c_str());
+  if (as_root && pw != nullptr && pw->pw_uid == 0) {
+    warnings.push_back("user \"" + config.user() +
+                       "\" is root: every child, and the worker code in it, runs as root with all "
+                       "capabilities; name an unprivileged user (the default is \"nobody\")");
+  }
+  return warnings;
 }
 
 std::string ConfigToText(const Config& config) {

@@ -53,6 +53,7 @@ bool Listener::readInput(Connection* c, int max_reads) {
 
 bool Listener::frameInput(Connection* c) {
   Buffer& in = c->input();
+  bool framed = false;
   while (!c->close_after) {
     Framer::Frame f;
     Framer::Status st = framer_->next(in.view(), c->scanned, &f);
@@ -75,6 +76,13 @@ bool Listener::frameInput(Connection* c) {
     forward(c, RecordType::kData, in.view().substr(f.payload_offset, f.payload_len), c->takeSeq());
     in.retrieve(f.consumed);
     c->scanned = 0;
+    framed = true;
+  }
+  // The read deadline runs from the first byte of an incomplete request.
+  if (in.readable() == 0) {
+    c->partial_since_ms = 0;
+  } else if (framed || c->partial_since_ms == 0) {
+    c->partial_since_ms = NowMonotonicMs();
   }
   in.shrinkIfEmpty(1u << 20);
   if (workers_[c->worker()].channel->pendingBytes() > kChannelHighWater && !c->read_paused) {
@@ -152,6 +160,8 @@ bool Listener::resumeRead(Connection* c) {
   c->read_paused = false;
   if (c->read_closed || c->close_after) return true;
   event_add(c->read_ev.get(), nullptr);
+  // While paused the client could not send the rest: its deadline restarts.
+  if (c->partial_since_ms != 0) c->partial_since_ms = NowMonotonicMs();
   // Bytes may already be buffered (read before the pause): frame them now.
   return c->input().readable() == 0 || frameInput(c);
 }

@@ -43,6 +43,7 @@ class Connection : NonCopyable {
   bool write_armed = false;    // EV_WRITE is pending
   bool dirty = false;          // has output to write at the end of this loop pass
   int64_t last_active_ms = 0;  // NowMonotonicMs()
+  int64_t partial_since_ms = 0;  // when the incomplete request in input() began; 0: none
   EventPtr read_ev;
   EventPtr write_ev;
 

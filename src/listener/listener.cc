@@ -153,16 +153,33 @@ void Listener::acceptOne(UniqueFd fd, const sockaddr_storage& ss) {
 void Listener::onTick() {
   ++ticks_;
   const int64_t now = NowMonotonicMs();
-  const uint32_t idle_timeout_ms = ctx_.header->idle_timeout_ms.load(std::memory_order_relaxed);
-  const bool idle_sweep = idle_timeout_ms > 0 && ticks_ % 10 == 0;
-  if (idle_sweep && !stopping_) {
+  const int64_t idle_timeout_ms = ctx_.header->idle_timeout_ms.load(std::memory_order_relaxed);
+  const int64_t read_timeout_ms = ctx_.header->request_read_timeout_ms.load(std::memory_order_relaxed);
+  if ((idle_timeout_ms > 0 || read_timeout_ms > 0) && ticks_ % 10 == 0 && !stopping_) {
+    size_t read_timeouts = 0;
     for (auto& p : conns_) {
       Connection* c = p.get();
-      if (c == nullptr || c->outstanding() > 0 || c->output().readable() > 0) continue;
-      if (now - c->last_active_ms >= static_cast<int64_t>(idle_timeout_ms)) {
+      if (c == nullptr) continue;
+      // Slowloris: bytes that trickle in keep the idle timer fresh, so an
+      // incomplete request has a deadline of its own (nginx's
+      // client_header_timeout). Not while we paused the reading ourselves.
+      if (read_timeout_ms > 0 && c->partial_since_ms != 0 && !c->read_paused && !c->read_closed &&
+          now - c->partial_since_ms >= read_timeout_ms) {
+        Add(ctx_.slot, kReadTimeouts);
+        ++read_timeouts;
+        closeConnection(c);
+        continue;
+      }
+      if (idle_timeout_ms == 0 || c->outstanding() > 0 || c->output().readable() > 0) continue;
+      if (now - c->last_active_ms >= idle_timeout_ms) {
         Add(ctx_.slot, kIdleClosed);
         closeConnection(c);
       }
+    }
+    if (read_timeouts > 0) {
+      LOG_EVERY_T(WARNING, 10) << "listener " << id_ << ": closed " << read_timeouts
+                               << " connection(s) that held part of a request for request_read_timeout_ms ("
+                               << read_timeout_ms << ")";
     }
   }
   if (stopping_ && live_ == 0) {

@@ -71,6 +71,10 @@ void Master::childMain(ChildSlot& slot, size_t board, bool standby) {
   // killed master; if it already died, leave now.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != master_pid_) _exit(kExitOk);
+  if (std::string error; !ForbidNewPrivileges(&error)) {
+    LOG(ERROR) << role << ": " << error;
+    _exit(kExitFatal);
+  }
 
   ChildContext ctx;
   ctx.config = &config_;

@@ -222,7 +222,7 @@ void Master::reconfigure() {
   static const char* const kNeedRestart[] = {"listen", "listeners", "protocol", "dispatch", "user", "pid_file",
                                              "log_dir", "max_frame_bytes", "backlog", "output_high_water_bytes",
                                              "raise_kernel_limits", "rlimit_nofile", "udp", "max_workers",
-                                             "admin_listen", "daemonize", "cpu_affinity"};
+                                             "admin_listen", "daemonize", "cpu_affinity", "state_dir"};
   const auto* desc = Config::descriptor();
   const auto* refl = Config::GetReflection();
   for (const char* name : kNeedRestart) {
@@ -262,6 +262,7 @@ void Master::reconfigure() {
   respawn_.setMax(config_.respawn_backoff_max_ms());
   board_->header().max_connections.store(config_.max_connections());
   board_->header().idle_timeout_ms.store(config_.idle_timeout_ms());
+  board_->header().request_read_timeout_ms.store(config_.request_read_timeout_ms());
   applyWorkerCounts();
   LOG(INFO) << "HUP: configuration re-read from " << (config_path_.empty() ? "<embedded defaults>" : config_path_);
   if (config_.worker().watch() && !inotify_fd_) setUpWatch();

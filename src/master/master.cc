@@ -10,11 +10,13 @@
 
 #include <glog/logging.h>
 
+#include "config/config.h"
 #include "ipc/msg_queue.h"
 #include "master/master_impl.h"
 #include "sys/affinity.h"
 #include "sys/kernel_limits.h"
 #include "sys/process_title.h"
+#include "sys/state_dir.h"
 
 namespace solar {
 
@@ -28,6 +30,35 @@ namespace {
 // A listening TCP socket at *addr; a port 0 is replaced by the port the kernel
 // chose, so the rest of a SO_REUSEPORT group binds the same one. Logs and
 // returns an empty fd on failure.
+// SO_REUSEPORT lets any socket of the same user join a group, so a second
+// solar on a served port would silently share it (issue 10). A plain bind
+// first, without SO_REUSEPORT, fails with EADDRINUSE when anything listens
+// there, as nginx refuses; for port 0 it also picks the port the group takes.
+// Returns false (logged) if the address is taken.
+bool ProbeAddressFree(SocketAddress* addr, const std::string& what) {
+  UniqueFd probe(::socket(addr->family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!probe) {
+    PLOG(ERROR) << "socket() for " << what << " failed";
+    return false;
+  }
+  int one = 1;
+  if (setsockopt(probe.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+    PLOG(WARNING) << "setsockopt(SO_REUSEADDR) for " << what << " failed";  // only TIME_WAIT reuse is lost
+  if (::bind(probe.get(), addr->get(), addr->length) != 0) {
+    PLOG(ERROR) << "bind(" << addr->toString() << ") for " << what << " failed"
+                << (errno == EADDRINUSE ? " (another process serves this address)" : "");
+    return false;
+  }
+  if (addr->port() == 0) {
+    socklen_t len = sizeof(addr->storage);
+    if (getsockname(probe.get(), reinterpret_cast<sockaddr*>(&addr->storage), &len) != 0) {
+      PLOG(ERROR) << "getsockname() for " << what << " failed";
+      return false;
+    }
+  }
+  return true;
+}
+
 UniqueFd BindStream(SocketAddress* addr, bool reuseport, int backlog, const std::string& what) {
   UniqueFd fd(::socket(addr->family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd) {
@@ -49,8 +80,12 @@ UniqueFd BindStream(SocketAddress* addr, bool reuseport, int backlog, const std:
     return UniqueFd();
   }
   if (addr->port() == 0) {
+    // Without the chosen port, each socket of the group would bind another one.
     socklen_t len = sizeof(addr->storage);
-    getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr->storage), &len);
+    if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr->storage), &len) != 0) {
+      PLOG(ERROR) << "getsockname() for " << what << " failed";
+      return UniqueFd();
+    }
   }
   return fd;
 }
@@ -83,6 +118,11 @@ bool Master::setUp() {
   if (!drop_) {
     LOG(WARNING) << "not running as root: children keep uid " << geteuid() << " (user \"" << config_.user()
                  << "\" applies only when started as root)";
+  }
+  for (const std::string& w : ConfigWarnings(config_, drop_)) LOG(WARNING) << w;
+  if (!PrepareStateDir(config_.state_dir(), drop_ ? &user_ : nullptr, &error)) {
+    LOG(ERROR) << "cannot start: " << error;
+    return false;
   }
   if (config_.cpu_affinity()) cpus_ = AllowedCpus();
 
@@ -125,6 +165,7 @@ bool Master::setUp() {
   h.active_workers.store(config_.workers());
   h.max_connections.store(config_.max_connections());
   h.idle_timeout_ms.store(config_.idle_timeout_ms());
+  h.request_read_timeout_ms.store(config_.request_read_timeout_ms());
 
   if (!bindListeners()) return false;
   worker_pairs_.resize(Wmax);
@@ -166,6 +207,7 @@ bool Master::bindListeners() {
     LOG(ERROR) << "listen: " << error;
     return false;
   }
+  if (!ProbeAddressFree(&address_, "listen")) return false;
   for (uint32_t l = 0; l < config_.listeners(); ++l) {
     // One socket per listener in a SO_REUSEPORT group: the kernel spreads new
     // connections, so there is no thundering herd and no accept lock (seed 003 §4.2).
@@ -199,8 +241,8 @@ bool Master::setUpUdp() {
     PLOG(ERROR) << "socket() for udp.listen failed";
     return false;
   }
-  int one = 1;
-  setsockopt(udp_fd_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  // No SO_REUSEADDR: on a UDP socket it would let a second server bind the
+  // same port and take part of its datagrams (and UDP has no TIME_WAIT).
   // Bursts wait in the socket while the listener moves them to the queue.
   int rcvbuf = 4 << 20;
   if (setsockopt(udp_fd_.get(), SOL_SOCKET, geteuid() == 0 ? SO_RCVBUFFORCE : SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)))
@@ -210,7 +252,10 @@ bool Master::setUpUdp() {
     return false;
   }
   socklen_t len = sizeof(udp_address_.storage);
-  getsockname(udp_fd_.get(), reinterpret_cast<sockaddr*>(&udp_address_.storage), &len);
+  if (getsockname(udp_fd_.get(), reinterpret_cast<sockaddr*>(&udp_address_.storage), &len) != 0) {
+    PLOG(ERROR) << "getsockname() for udp.listen failed";
+    return false;
+  }
 
   const key_t key = udp.queue_key() ? static_cast<key_t>(udp.queue_key()) : ipc::DeriveQueueKey(config_.pid_file());
   bool stale = false;

@@ -46,6 +46,7 @@ enum Counter : int {
   kConnections,    // open now (gauge)
   kOversized,      // frames over max_frame_bytes: connection closed
   kIdleClosed,     // closed by idle_timeout
+  kReadTimeouts,   // closed by request_read_timeout_ms: part of a request held too long
   kStaleReplies,   // replies for a connection that no longer exists
   kLostClosed,     // closed because their worker died holding a request
   kQueuedToWorker, // EAGAIN on a socketpair: bytes waiting (gauge)
@@ -119,6 +120,7 @@ struct alignas(64) ScoreboardHeader {
   std::atomic<uint32_t> active_workers;   // listeners assign new connections to [0, this)
   std::atomic<uint32_t> max_connections;  // per listener
   std::atomic<uint32_t> idle_timeout_ms;
+  std::atomic<uint32_t> request_read_timeout_ms;
 };
 
 class Scoreboard : NonCopyable {

@@ -2,6 +2,7 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -30,6 +31,16 @@ DropResult DropPrivileges(const UserIds& ids, std::string* error) {
   // Order matters: groups while still root, then gid, then uid last (Swoole
   // chroots after setuid and only warns on failure; we do the opposite).
   if (setgroups(0, nullptr) != 0) return fail("setgroups(0)");
+  if (ids.uid != 0) {
+    // Empty the capability bounding set while CAP_SETPCAP is still held: no
+    // later execve (of a set-uid or file-capability binary) can bring one back.
+    // The loop ends at the first capability this kernel does not know.
+    for (int cap = 0; cap < 64; ++cap) {
+      if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0) continue;
+      if (errno == EINVAL) break;
+      return fail("prctl(PR_CAPBSET_DROP)");
+    }
+  }
   if (setresgid(ids.gid, ids.gid, ids.gid) != 0) return fail("setresgid()");
   if (setresuid(ids.uid, ids.uid, ids.uid) != 0) return fail("setresuid()");
 
@@ -50,6 +61,12 @@ DropResult DropPrivileges(const UserIds& ids, std::string* error) {
     return DropResult::kFailed;
   }
   return DropResult::kDropped;
+}
+
+bool ForbidNewPrivileges(std::string* error) {
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0) return true;
+  *error = std::string("prctl(PR_SET_NO_NEW_PRIVS) failed: ") + std::strerror(errno);
+  return false;
 }
 
 }  // namespace solar

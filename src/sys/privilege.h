@@ -17,10 +17,16 @@ struct UserIds {
 bool LookupUser(const std::string& user, UserIds* out, std::string* error);
 
 enum class DropResult { kDropped, kNotRoot, kFailed };
-// When running as root: setgroups(0), setresgid, setresuid to `ids`, then checks
+// When running as root: setgroups(0), the capability bounding set emptied
+// (unless the target is root itself), setresgid, setresuid to `ids`, then checks
 // with getresuid/getresgid that all three ids are the target and that
 // setuid(0) now fails. kNotRoot: nothing to drop (caller logs a warning).
 // kFailed: *error says which step; the caller must exit (do-not-respawn code).
 DropResult DropPrivileges(const UserIds& ids, std::string* error);
+
+// PR_SET_NO_NEW_PRIVS: neither this process nor anything it execs can gain a
+// privilege (set-uid bits and file capabilities are ignored). False with
+// *error on failure.
+bool ForbidNewPrivileges(std::string* error);
 
 }  // namespace solar

@@ -105,5 +105,43 @@ TEST(BadFrame, ABusyRequestIsNotIdle) {
   EXPECT_EQ(server.stop(), 0);
 }
 
+TEST(BadFrame, ARequestTrickledByteByByteIsCutOffAtTheReadDeadline) {
+  // Slowloris: each byte refreshes the idle timer; the deadline for one
+  // request does not move (issue 9).
+  ServerHarness server("idle_timeout_ms: 60000\nrequest_read_timeout_ms: 1000\nprotocol: LINE\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  int slow = ConnectTcp(server.port());
+  ASSERT_GE(slow, 0);
+  auto t0 = std::chrono::steady_clock::now();
+  bool closed = false;
+  for (int i = 0; i < 40 && !closed; ++i) {  // a byte every 100 ms, never a newline
+    if (!WriteAll(slow, "z")) break;
+    closed = WaitClosed(slow, 100);
+  }
+  if (!closed) closed = WaitClosed(slow, 1000);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_TRUE(closed) << "a trickling client kept its connection past the deadline";
+  EXPECT_GE(took, std::chrono::milliseconds(900));
+  EXPECT_LT(took, std::chrono::milliseconds(3500));
+  close(slow);
+  // A client whose lines are whole is untouched, however long it stays.
+  int normal = ConnectTcp(server.port());
+  ASSERT_GE(normal, 0);
+  std::string reply;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(WriteAll(normal, "ping\n"));
+    ASSERT_TRUE(ReadExactly(normal, 5, &reply, 5000));
+    EXPECT_EQ(reply, "ping\n");
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  }
+  close(normal);
+  int status = 0;
+  std::string metrics = HttpGet(server.adminPort(), "/metrics", &status);
+  EXPECT_NE(metrics.find("read_timeouts"), std::string::npos) << metrics;
+  EXPECT_TRUE(server.waitForLog("held part of a request for request_read_timeout_ms", std::chrono::seconds(2)))
+      << server.log();
+  EXPECT_EQ(server.stop(), 0);
+}
+
 }  // namespace
 }  // namespace solar::testing

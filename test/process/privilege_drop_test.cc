@@ -47,6 +47,32 @@ TEST(PrivilegeDrop, EveryChildRunsAsNobodyWithNoSupplementaryGroups) {
   EXPECT_EQ(server.stop(), 0);
 }
 
+TEST(PrivilegeDrop, ChildrenCanGainNoPrivilegeAgain) {
+  // Worker code that execs a set-uid binary gains nothing: no_new_privs is
+  // set, and the capability bounding set is empty (issue 9).
+  ServerHarness server("listeners: 1\nworkers: 2\nudp { listen: \"127.0.0.1:0\" workers: 1 }\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  for (const std::string role : {"listener 0", "worker 0", "worker 1", "udp_listener 0", "udp_worker 0", "admin 0"}) {
+    pid_t pid = server.childPid(role);
+    ASSERT_GT(pid, 0) << role;
+    EXPECT_EQ(ProcStatusField(pid, "NoNewPrivs"), "1") << role;
+    if (geteuid() == 0) {
+      EXPECT_EQ(ProcStatusField(pid, "CapBnd"), "0000000000000000") << role;
+      EXPECT_EQ(ProcStatusField(pid, "CapEff"), "0000000000000000") << role;
+      EXPECT_EQ(ProcStatusField(pid, "CapPrm"), "0000000000000000") << role;
+    }
+  }
+  EXPECT_EQ(server.stop(), 0);
+}
+
+TEST(PrivilegeDrop, RootAsTheWorkerUserIsWarnedAboutAtStartAndCheck) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root: only then is user applied";
+  ServerHarness server("user: \"root\"\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  EXPECT_NE(server.log().find("user \"root\" is root: every child"), std::string::npos) << server.log();
+  EXPECT_EQ(server.stop(), 0);
+}
+
 TEST(PrivilegeDrop, RespawnedChildIsDroppedToo) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to drop privileges";
   ServerHarness server("workers: 1\n");

@@ -71,6 +71,7 @@ bool ServerHarness::start(std::chrono::milliseconds timeout) {
     if (!sets("admin_listen")) conf << "admin_listen: \"127.0.0.1:0\"\n";
     if (!sets("pid_file")) conf << "pid_file: \"" << pidFile() << "\"\n";
     if (!sets("graceful_timeout_ms")) conf << "graceful_timeout_ms: 10000\n";
+    if (!sets("state_dir") && !default_state_dir_) conf << "state_dir: \"" << dir_ << "/state\"\n";
     // The shipped default is builtin:kv; the tests that name no worker are
     // about the server itself and talk echo.
     if (!sets("worker")) conf << "worker { name: \"builtin:echo\" }\n";
@@ -84,6 +85,7 @@ bool ServerHarness::start(std::chrono::milliseconds timeout) {
     dup2(fds[1], 1);
     dup2(fds[1], 2);
     std::string bin = SolarBin(), conf = configPath();
+    if (!working_dir_.empty() && chdir(working_dir_.c_str()) != 0) _exit(126);
     execl(bin.c_str(), bin.c_str(), "-c", conf.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }

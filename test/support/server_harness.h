@@ -32,6 +32,12 @@ class ServerHarness {
 
   // The mode the config file gets before the start (e.g. 0600: root only).
   void setConfigMode(unsigned mode) { config_mode_ = mode; }
+  // The directory the master starts in (relative paths in the config are
+  // taken from there); "" = the test's own.
+  void setWorkingDir(std::string dir) { working_dir_ = std::move(dir); }
+  // Leave state_dir out of the config, so the server picks its default (the
+  // harness otherwise keeps state in its temp dir, away from /var/lib/solar).
+  void useDefaultStateDir() { default_state_dir_ = true; }
   // Starts the master and waits (up to timeout) for "ready" in its log.
   bool start(std::chrono::milliseconds timeout = std::chrono::seconds(20));
   // Sends `sig` to the master and waits for it to exit; returns the exit code
@@ -64,6 +70,8 @@ class ServerHarness {
   int port_ = 0;
   int admin_port_ = 0;
   unsigned config_mode_ = 0644;
+  std::string working_dir_;
+  bool default_state_dir_ = false;
   int exit_code_ = -1;  // once the master has exited and been reaped
   int out_fd_ = -1;
   std::thread reader_;

@@ -162,6 +162,47 @@ TEST(Config, ZeroMaxFrameBytesFailsAtTheField) {
   EXPECT_EQ(error, "x.conf:1:1: max_frame_bytes must be 1..1073741824");
 }
 
+TEST(Config, UdpQueueThatCannotHoldOneLargestDatagramIsRefused) {
+  // 65,507 bytes + the 32-byte queue header is more than 65,536: every
+  // datagram of the documented maximum would be dropped as "queue full".
+  std::string error =
+      ErrorOf("udp {\n  listen: \"127.0.0.1:0\"\n  queue_bytes: 65536\n  max_datagram_bytes: 65507\n}\n");
+  EXPECT_TRUE(StartsWith(error, "x.conf:3:3: udp.queue_bytes (65536) cannot hold one datagram")) << error;
+  EXPECT_NE(error.find("raise queue_bytes to 65539"), std::string::npos) << error;
+  EXPECT_EQ(ErrorOf("udp { listen: \"127.0.0.1:0\" queue_bytes: 65539 max_datagram_bytes: 65507 }\n"), "");
+  EXPECT_EQ(ErrorOf("udp { listen: \"127.0.0.1:0\" queue_bytes: 65536 max_datagram_bytes: 65504 }\n"), "");
+}
+
+TEST(Config, RequestReadTimeoutIsZeroOrAtLeastATenthOfASecond) {
+  EXPECT_EQ(ErrorOf("request_read_timeout_ms: 0\n"), "");
+  EXPECT_EQ(ErrorOf("request_read_timeout_ms: 100\n"), "");
+  EXPECT_EQ(ErrorOf("request_read_timeout_ms: 10\n"),
+            "x.conf:1:1: request_read_timeout_ms must be 0 (never) or >= 100");
+}
+
+TEST(Config, StateDirDefaultsByPrivilegeAndKeepsAnExplicitOne) {
+  Config c;
+  std::string error;
+  ASSERT_TRUE(ParseConfig("", "x.conf", &c, &error)) << error;
+  EXPECT_EQ(ResolveStateDir(c, /*as_root=*/true), "/var/lib/solar");
+  EXPECT_EQ(ResolveStateDir(c, /*as_root=*/false), "var");
+  c.set_state_dir("/srv/solar");
+  EXPECT_EQ(ResolveStateDir(c, true), "/srv/solar");
+  EXPECT_EQ(ResolveStateDir(c, false), "/srv/solar");
+}
+
+TEST(Config, RootAsTheWorkerUserIsWarnedAbout) {
+  Config c;
+  std::string error;
+  ASSERT_TRUE(ParseConfig("user: \"root\"\n", "x.conf", &c, &error)) << error;
+  auto warnings = ConfigWarnings(c, /*as_root=*/true);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("runs as root with all capabilities"), std::string::npos) << warnings[0];
+  EXPECT_TRUE(ConfigWarnings(c, /*as_root=*/false).empty());  // nothing is dropped then anyway
+  ASSERT_TRUE(ParseConfig("", "x.conf", &c, &error)) << error;
+  EXPECT_TRUE(ConfigWarnings(c, true).empty());
+}
+
 TEST(Config, BadWorkerNameFailsAtTheNestedField) {
   std::string error = ErrorOf("worker {\n  name: \"echo\"\n}\n");
   EXPECT_TRUE(StartsWith(error, "x.conf:2:3: worker name must be")) << error;

@@ -31,6 +31,14 @@ TEST(KvSettings, AnEmptySectionMeansSqliteUnderVarKv) {
   EXPECT_EQ(s.max_udp_reply_bytes, 65507u);
 }
 
+TEST(KvSettings, WithoutASqlitePathTheDatabaseLivesInTheServersStateDir) {
+  KvSettings s;
+  ASSERT_EQ(Resolve("state_dir: \"/var/lib/solar\"", &s), "");
+  EXPECT_EQ(s.sqlite_path, "/var/lib/solar/kv/kv.sqlite3");
+  ASSERT_EQ(Resolve("state_dir: \"/var/lib/solar\" kv { sqlite_path: \"/data/my.db\" }", &s), "");
+  EXPECT_EQ(s.sqlite_path, "/data/my.db");
+}
+
 TEST(KvSettings, GivenFieldsOverrideTheDefaults) {
   KvSettings s;
   ASSERT_EQ(Resolve("kv { backend: POSTGRES postgres_dsn: \"host=db dbname=app\" table: \"sessions\" "

@@ -40,7 +40,11 @@ std::string ResolveKvSettings(const Config& config, KvSettings* out, std::string
   note->clear();
 
   s.backend = c.backend() == KvConfig::BACKEND_UNSPECIFIED ? KvConfig::SQLITE : c.backend();
-  if (!c.sqlite_path().empty()) s.sqlite_path = c.sqlite_path();
+  if (!c.sqlite_path().empty()) {
+    s.sqlite_path = c.sqlite_path();
+  } else if (!config.state_dir().empty()) {
+    s.sqlite_path = config.state_dir() + "/kv/kv.sqlite3";  // the master made state_dir the workers'
+  }
   if (!c.sqlite_synchronous().empty()) {
     if (c.sqlite_synchronous() != "NORMAL" && c.sqlite_synchronous() != "FULL") {
       return "kv.sqlite_synchronous: \"" + c.sqlite_synchronous() + "\" must be \"NORMAL\" or \"FULL\"";
