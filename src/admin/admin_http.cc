@@ -18,7 +18,7 @@ bool IsGauge(int c) { return c == kConnections || c == kQueuedToWorker; }
 
 const char* CounterHelp(int c) {
   switch (c) {
-    case kRequests: return "Requests answered by workers.";
+    case kRequests: return "Requests answered (workers) or received and forwarded (listeners).";
     case kBytesIn: return "Request payload bytes received by workers.";
     case kBytesOut: return "Reply payload bytes sent by workers.";
     case kErrors: return "Requests whose process() threw or whose reply was too large.";

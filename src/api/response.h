@@ -12,6 +12,10 @@ class Response {
   // The reply's bytes; the listener adds the protocol's framing (a length prefix
   // for frame32, a newline for line, nothing for raw).
   void set(std::string body) { body_ = std::move(body); }
+  // Copies `bytes` into the reply's buffer, which keeps its capacity from one
+  // request to the next: no allocation per request once it has grown (set()
+  // hands over a string, so the buffer is the caller's allocation each time).
+  void assign(std::string_view bytes) { body_.assign(bytes.data(), bytes.size()); }
   void append(std::string_view bytes) { body_.append(bytes); }
   std::string& body() { return body_; }
   const std::string& body() const { return body_; }

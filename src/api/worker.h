@@ -12,6 +12,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -32,6 +33,9 @@ struct WorkerInfo {
   // An absolute directory this worker's user can write, kept across restarts
   // (config state_dir): put files that outlive a process here.
   std::string state_dir;
+  // worker { settings { key: "..." value: "..." } } from the config: this
+  // worker's own settings, passed on as written.
+  std::map<std::string, std::string> settings;
 };
 
 struct ConnectionInfo {

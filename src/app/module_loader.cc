@@ -86,6 +86,8 @@ bool CheckWorkerLoadsInChild(const Config& config, const std::string& config_pat
     info.config_path = config_path;
     info.config_text = ConfigToText(config);
     info.state_dir = config.state_dir();
+    info.settings.insert(config.worker().settings().begin(), config.worker().settings().end());
+  info.settings.insert(config.worker().settings().begin(), config.worker().settings().end());
     try {
       worker->onCheck(info);
     } catch (const std::exception& e) {

@@ -28,6 +28,7 @@ StartedWorker StartWorker(const ChildContext& ctx, Transport transport) {
   info.config_path = ctx.config_path;
   info.config_text = ConfigToText(config);
   info.state_dir = config.state_dir();
+  info.settings.insert(config.worker().settings().begin(), config.worker().settings().end());
   try {
     out.worker->onStart(info);
   } catch (const std::exception& e) {

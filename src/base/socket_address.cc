@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -72,7 +73,34 @@ bool ParseSocketAddress(const std::string& text, SocketAddress* out, std::string
     out->length = sizeof(sockaddr_in6);
     return true;
   }
-  *error = "\"" + host + "\" is not a numeric IPv4 or IPv6 address";
+  *out = SocketAddress();
+  if (host == "localhost" && text[0] != '[') {  // the one name with one meaning everywhere; no resolver involved
+    in->sin_family = AF_INET;
+    in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    in->sin_port = htons(static_cast<uint16_t>(p));
+    out->length = sizeof(sockaddr_in);
+    return true;
+  }
+  *error = "\"" + host + "\" is not an IPv4 or IPv6 address: names are not resolved (a name may map to "
+           "several addresses, and the server must not depend on DNS to start); use e.g. \"127.0.0.1:" +
+           port + "\" or \"[::1]:" + port + "\"";
+  return false;
+}
+
+bool CheckBindable(const SocketAddress& addr, int type, std::string* error) {
+  SocketAddress any_port = addr;
+  any_port.setPort(0);  // the port may be in use by a running instance: only the address is checked
+  int fd = ::socket(addr.family(), type | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *error = std::string("socket() failed: ") + std::strerror(errno);
+    return false;
+  }
+  const bool ok = ::bind(fd, any_port.get(), any_port.length) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (ok) return true;
+  *error = addr.toString() + ": " + std::strerror(err) +
+           (err == EADDRNOTAVAIL ? " (not an address of this machine)" : "");
   return false;
 }
 

@@ -19,9 +19,15 @@ struct SocketAddress {
   std::string toString() const;
 };
 
-// Accepts "1.2.3.4:80", "[::1]:80", "localhost:80" is refused (numeric only:
-// the master must not depend on DNS at start). Returns false with *error set.
+// Accepts "1.2.3.4:80", "[::1]:80" and "localhost:80" (= 127.0.0.1); any
+// other name is refused with the reason (the master must not depend on DNS at
+// start). Returns false with *error set.
 bool ParseSocketAddress(const std::string& text, SocketAddress* out, std::string* error);
+
+// True if a socket of `type` (SOCK_STREAM, SOCK_DGRAM) can bind addr's
+// address (any port): false with *error for an address this machine does not
+// have. For `solar -t`, which must not disturb a running instance's port.
+bool CheckBindable(const SocketAddress& addr, int type, std::string* error);
 
 std::string FormatSockaddr(const sockaddr* sa);
 

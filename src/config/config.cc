@@ -1,10 +1,12 @@
 #include "config/config.h"
 
 #include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <fstream>
+#include <regex>
 #include <tuple>
 #include <utility>
 #include <sstream>
@@ -42,13 +44,50 @@ std::pair<int, int> PreviousToken(const std::string& text, int line, int column)
 
 constexpr uint32_t kDefaultUdpWorkers = 2;
 
+// The accepted names of the enum field `field` (any message of the schema),
+// "A, B or C" without the UNSPECIFIED zero value; "" when not an enum field.
+std::string EnumNames(const std::string& field) {
+  for (const auto* message : {Config::descriptor(), WorkerConfig::descriptor(), UdpConfig::descriptor(),
+                              KvConfig::descriptor()}) {
+    const FieldDescriptor* f = message->FindFieldByName(field);
+    if (f == nullptr || f->enum_type() == nullptr) continue;
+    std::vector<std::string> names;
+    for (int i = 0; i < f->enum_type()->value_count(); ++i) {
+      if (f->enum_type()->value(i)->number() != 0) names.push_back(f->enum_type()->value(i)->name());
+    }
+    std::string out;
+    for (size_t i = 0; i < names.size(); ++i) out += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+    return out;
+  }
+  return "";
+}
+
+// protobuf's message, plus what a person most likely meant.
+std::string WithHint(const std::string& message) {
+  static const std::regex kEnum(R"re(^Unknown enumeration value of "[^"]*" for field "([a-z_]+)")re");
+  std::smatch m;
+  if (std::regex_search(message, m, kEnum)) {
+    const std::string names = EnumNames(m[1]);
+    if (!names.empty()) return message + " Accepted: " + names + ".";
+  }
+  if (message.find("decimal point") != std::string::npos || message.find("Expected string") != std::string::npos ||
+      message.find("Expected identifier") != std::string::npos) {
+    return message + " (Addresses and other strings are quoted: listen: \"127.0.0.1:7700\".)";
+  }
+  if (message.find("Need space between number and identifier") != std::string::npos) {
+    return message + " (Durations and sizes are plain numbers in the unit the field's name gives, without a "
+                     "suffix: idle_timeout_ms: 10000, max_frame_bytes: 1048576.)";
+  }
+  return message;
+}
+
 class Collector : public google::protobuf::io::ErrorCollector {
  public:
   explicit Collector(std::string name, const std::string* text = nullptr) : name_(std::move(name)), text_(text) {}
   void AddError(int line, int column, const std::string& message) override {
     if (text_ != nullptr && message.rfind("Unknown enumeration value", 0) == 0)
       std::tie(line, column) = PreviousToken(*text_, line, column);
-    if (first_.empty()) first_ = Where(line, column) + message;
+    if (first_.empty()) first_ = Where(line, column) + WithHint(message);
   }
   void AddWarning(int line, int column, const std::string& message) override {
     if (first_.empty()) first_ = Where(line, column) + message;
@@ -112,8 +151,12 @@ bool Validate(const Config& c, const Locator& at, std::string* error) {
   if (c.max_workers() != 0 && c.workers() > c.max_workers())
     return fail("workers", "workers (" + std::to_string(c.workers()) + ") is above max_workers (" +
                                std::to_string(c.max_workers()) + ")");
-  if (!c.admin_listen().empty() && !ParseSocketAddress(c.admin_listen(), &addr, &why))
-    return fail("admin_listen", "admin_listen: " + why);
+  if (!c.admin_listen().empty()) {
+    SocketAddress admin;
+    if (!ParseSocketAddress(c.admin_listen(), &admin, &why)) return fail("admin_listen", "admin_listen: " + why);
+    if (admin.port() != 0 && admin.toString() == addr.toString())
+      return fail("admin_listen", "admin_listen (" + admin.toString() + ") is the listen address: give it another port");
+  }
   if (c.daemonize() && c.log_dir().empty())
     return fail("daemonize", "daemonize needs log_dir: a daemon's stderr goes to /dev/null");
   if (c.reload_start_timeout_ms() < 100)
@@ -228,6 +271,61 @@ void AbsolutizePaths(Config* config) {
   config->set_state_dir(absolute(ResolveStateDir(*config, geteuid() == 0)));
 }
 
+namespace {
+
+std::string Dirname(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+bool IsWritableDir(const std::string& dir) {
+  struct stat st;
+  return ::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && access(dir.c_str(), W_OK | X_OK) == 0;
+}
+
+}  // namespace
+
+bool CheckPaths(const Config& config, std::string* error) {
+  const std::string pid_dir = Dirname(config.pid_file());
+  if (!IsWritableDir(pid_dir)) {
+    *error = "pid_file " + config.pid_file() + ": its directory " + pid_dir +
+             (access(pid_dir.c_str(), F_OK) == 0 ? " is not a directory this user can write"
+                                                 : " does not exist (create it, or set pid_file)");
+    return false;
+  }
+  if (!config.log_dir().empty()) {
+    const std::string& dir = config.log_dir();
+    // The last level is created at start; its parent must be there.
+    const bool exists = access(dir.c_str(), F_OK) == 0;
+    if (exists ? !IsWritableDir(dir) : !IsWritableDir(Dirname(dir))) {
+      *error = "log_dir " + dir + (exists ? ": not a directory this user can write"
+                                          : ": cannot be created (" + Dirname(dir) + " is missing or not writable)");
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string LocateFieldError(const std::string& text, const std::string& name, const std::string& error) {
+  static const std::regex kDotted(R"(\b([a-z_]+)\.([a-z_]+):)");
+  Config scratch;
+  TextFormat::Parser parser;
+  TextFormat::ParseInfoTree tree;
+  parser.WriteLocationsTo(&tree);
+  if (text.empty() || !parser.ParseFromString(text, &scratch)) return name + ": " + error;
+  for (auto it = std::sregex_iterator(error.begin(), error.end(), kDotted); it != std::sregex_iterator(); ++it) {
+    const FieldDescriptor* section = Config::descriptor()->FindFieldByName((*it)[1]);
+    if (section == nullptr || section->message_type() == nullptr) continue;
+    const FieldDescriptor* field = section->message_type()->FindFieldByName((*it)[2]);
+    const TextFormat::ParseInfoTree* nested = tree.GetTreeForNested(section, -1);
+    auto loc = nested != nullptr && field != nullptr ? nested->GetLocation(field, -1) : tree.GetLocation(section, -1);
+    if (loc.line < 0) continue;
+    return name + ":" + std::to_string(loc.line + 1) + ":" + std::to_string(loc.column + 1) + ": " + error;
+  }
+  return name + ": " + error;
+}
+
 std::string ResolveStateDir(const Config& config, bool as_root) {
   if (!config.state_dir().empty()) return config.state_dir();
   // As root the workers run as `user`, who may not be able to enter the start
@@ -245,6 +343,49 @@ std::vector<std::string> ConfigWarnings(const Config& config, bool as_root) {
                        "capabilities; name an unprivileged user (the default is \"nobody\")");
   }
   return warnings;
+}
+
+namespace {
+
+// Text format with every field of a section shown, zero values included
+// (protobuf's printer leaves out proto3 fields that hold their zero value).
+void PrintAllFields(const google::protobuf::Message& m, const std::string& indent, std::string* out) {
+  const auto* desc = m.GetDescriptor();
+  const auto* refl = m.GetReflection();
+  for (int i = 0; i < desc->field_count(); ++i) {
+    const FieldDescriptor* f = desc->field(i);
+    const bool message = f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE;
+    if (f->is_repeated()) {
+      for (int j = 0; j < refl->FieldSize(m, f); ++j) {
+        if (message) {
+          *out += indent + f->name() + " {\n";
+          PrintAllFields(refl->GetRepeatedMessage(m, f, j), indent + "  ", out);
+          *out += indent + "}\n";
+        } else {
+          std::string v;
+          TextFormat::PrintFieldValueToString(m, f, j, &v);
+          *out += indent + f->name() + ": " + v + "\n";
+        }
+      }
+    } else if (message) {
+      if (!refl->HasField(m, f)) continue;  // an absent section (udp, kv) means "off" or "its defaults"
+      *out += indent + f->name() + " {\n";
+      PrintAllFields(refl->GetMessage(m, f), indent + "  ", out);
+      *out += indent + "}\n";
+    } else {
+      std::string v;
+      TextFormat::PrintFieldValueToString(m, f, -1, &v);
+      *out += indent + f->name() + ": " + v + "\n";
+    }
+  }
+}
+
+}  // namespace
+
+std::string ConfigToTextAllFields(const Config& config) {
+  std::string out;
+  PrintAllFields(config, "", &out);
+  return out;
 }
 
 std::string ConfigToText(const Config& config) {

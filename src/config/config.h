@@ -32,11 +32,25 @@ void AbsolutizePaths(Config* config);
 inline constexpr const char kRootStateDir[] = "/var/lib/solar";
 std::string ResolveStateDir(const Config& config, bool as_root);
 
+// What a start needs from the file system and can be known before it: the
+// pid file's directory exists and is writable (it is not created: as root that
+// would create directories wherever a typo points), log_dir is writable or
+// creatable. False with *error naming the path. For -t and the start.
+bool CheckPaths(const Config& config, std::string* error);
+
+// `error` from a worker's onCheck, prefixed "NAME:LINE:COL: " when it names a
+// setting as "section.field:" written in `text` (the config file), else
+// "NAME: ". So a KV refusal points at its line like every other error.
+std::string LocateFieldError(const std::string& text, const std::string& name, const std::string& error);
+
 // Settings that are valid but probably a mistake (user root), one line each,
 // for `solar -t` and the start-up log.
 std::vector<std::string> ConfigWarnings(const Config& config, bool as_root);
 
-// Text format of `config`, every field shown (solar -T).
+// Text format of `config` (fields at their zero value are left out).
 std::string ConfigToText(const Config& config);
+// The same with every field of every present section shown, zeros included
+// (solar -T: the effective configuration, nothing implied).
+std::string ConfigToTextAllFields(const Config& config);
 
 }  // namespace solar

@@ -100,6 +100,7 @@ void Listener::waitForChannel(Connection* c) {
 }
 
 void Listener::forward(Connection* c, RecordType type, std::string_view payload, uint64_t seq) {
+  if (type == RecordType::kData) Add(ctx_.slot, kRequests);  // solarctl status shows them per listener
   RecordHeader h = ipc::MakeHeader(type, id_, c->slot(), c->generation());
   h.seq = seq;
   ipc::SetAddress(&h, c->peer());

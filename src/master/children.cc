@@ -172,7 +172,8 @@ void Master::onExit(ChildSlot& slot, pid_t pid, int status) {
   }
   if (state_ == State::kStoppingListeners && isWorkerRole(slot.role) && slot.enabled && !slot.removing) {
     // The listeners still hold connections whose requests go to this slot.
-    LOG(WARNING) << who << " " << DescribeStatus(status) << " during stop; respawning it for the drain";
+    LOG_IF(WARNING, !clean) << who << " " << DescribeStatus(status) << " during stop; respawning it for the drain";
+    LOG_IF(INFO, clean) << who << " exited during stop; respawning it for the drain";
     slot.respawn_at_ms = NowMonotonicMs() + respawn_.onExit(&slot, NowMonotonicMs());
     return;
   }

@@ -128,6 +128,9 @@ bool Master::setUp() {
 
   KernelLimitNeeds needs;
   needs.nofile = config_.rlimit_nofile();
+  // A listener: its connections, both ends of every worker socketpair it may
+  // hold, its own, and a margin for logs, libevent and the spare accept fd.
+  needs.nofile_required = uint64_t{config_.max_connections()} + 2 * uint64_t{config_.max_workers()} + 64;
   if (config_.has_udp()) {
     // A queue message is a 32-byte header plus the datagram.
     needs.msgmax = config_.udp().max_datagram_bytes() + sizeof(ipc::UdpMessageHeader);

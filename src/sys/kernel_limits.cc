@@ -78,8 +78,16 @@ void CheckKernelLimits(const KernelLimitNeeds& needs, bool raise) {
       LOG(INFO) << "raised RLIMIT_NOFILE from " << rl.rlim_cur << " to " << want.rlim_cur;
     } else {
       getrlimit(RLIMIT_NOFILE, &rl);
-      LOG(WARNING) << "RLIMIT_NOFILE is " << rl.rlim_cur << " (wanted " << needs.nofile
-                   << "): connections per listener are limited by it; raise it with ulimit -n or LimitNOFILE=";
+      // Each process has its own limit: what matters is one listener full of
+      // connections. Enough for that is not worth a warning at every start.
+      if (rl.rlim_cur >= needs.nofile_required) {
+        LOG(INFO) << "RLIMIT_NOFILE is " << rl.rlim_cur << " (rlimit_nofile asks " << needs.nofile
+                  << "); enough for max_connections per listener";
+      } else {
+        LOG(WARNING) << "RLIMIT_NOFILE is " << rl.rlim_cur << ", below the " << needs.nofile_required
+                     << " fds a listener needs for max_connections: connections per listener are limited by it; "
+                     << "raise it with ulimit -n or LimitNOFILE= (systemd), or lower max_connections";
+      }
     }
   }
 }

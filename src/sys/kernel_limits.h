@@ -13,7 +13,8 @@ namespace solar {
 
 struct KernelLimitNeeds {
   uint64_t unix_dgram_qlen = 512;  // datagrams queued per socketpair end
-  uint64_t nofile = 65536;         // RLIMIT_NOFILE
+  uint64_t nofile = 65536;         // RLIMIT_NOFILE asked for (config rlimit_nofile)
+  uint64_t nofile_required = 0;    // what one child needs at most (a listener full of connections)
   uint64_t msgmax = 0;             // kernel.msgmax for the UDP queue (0: no UDP)
   uint64_t msgmnb = 0;             // kernel.msgmnb: a new queue's byte limit (0: no UDP)
 };

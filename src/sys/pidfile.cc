@@ -11,24 +11,16 @@
 #include <fstream>
 
 namespace solar {
-namespace {
-
-void MakeParentDirs(const std::string& path) {
-  for (size_t pos = path.find('/', 1); pos != std::string::npos; pos = path.find('/', pos + 1)) {
-    ::mkdir(path.substr(0, pos).c_str(), 0755);  // EEXIST is the usual answer
-  }
-}
-
-}  // namespace
-
 PidFile::~PidFile() = default;
 
 bool PidFile::acquire(const std::string& path, std::string* error, pid_t* holder) {
   *holder = -1;
-  MakeParentDirs(path);
+  // The directory is not created: as root that would make directories
+  // wherever a typo points (nginx refuses the same way).
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
   if (!fd) {
-    *error = "open(\"" + path + "\") failed: " + std::strerror(errno);
+    *error = errno == ENOENT ? "pid_file " + path + ": its directory does not exist (create it, or set pid_file)"
+                             : "open(\"" + path + "\") failed: " + std::strerror(errno);
     return false;
   }
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {

@@ -33,6 +33,7 @@ class PrivateParent {
     chmod(parent_.c_str(), 0700);
     checkout_ = parent_ + "/checkout";
     mkdir(checkout_.c_str(), 0755);
+    mkdir((checkout_ + "/var").c_str(), 0755);  // a clone has var/ (var/.gitkeep) for the pid file
   }
   ~PrivateParent() { [[maybe_unused]] int rc = std::system(("rm -rf '" + parent_ + "'").c_str()); }
   const std::string& parent() const { return parent_; }

@@ -152,7 +152,7 @@ TEST(UdpQueue, StaleQueueWithTheSameKeyIsRemovedAtStart) {
 
 TEST(UdpQueue, FloodThatOverfillsTheQueueIsCountedAndServiceContinues) {
   ServerHarness server("worker { name: \"builtin:debug\" }\n" +
-                       UdpConfig(TestKey(4), "workers: 1 queue_bytes: 65536"));
+                       UdpConfig(TestKey(4), "workers: 1 queue_bytes: 65536 max_datagram_bytes: 65504"));
   ASSERT_TRUE(server.start()) << server.log();
   int port = UdpPort(server);
   int fd = UdpSocket();

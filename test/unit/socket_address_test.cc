@@ -66,10 +66,14 @@ TEST(SocketAddress, MissingPortIsRefused) {
   EXPECT_FALSE(Parses("[::1]", nullptr, &error));
 }
 
-TEST(SocketAddress, NonNumericHostIsRefused) {
+TEST(SocketAddress, LocalhostIsTheIpv4LoopbackAndOtherNamesAreRefusedWithTheReason) {
   std::string error;
-  EXPECT_FALSE(Parses("localhost:80", nullptr, &error));
-  EXPECT_NE(error.find("\"localhost\""), std::string::npos) << error;
+  SocketAddress a;
+  ASSERT_TRUE(Parses("localhost:80", &a, &error)) << error;
+  EXPECT_EQ(a.toString(), "127.0.0.1:80");
+  EXPECT_FALSE(Parses("db1.example:80", nullptr, &error));
+  EXPECT_NE(error.find("\"db1.example\" is not an IPv4 or IPv6 address: names are not resolved"), std::string::npos)
+      << error;
   EXPECT_FALSE(Parses("nonsense:1", nullptr, &error));
   EXPECT_FALSE(Parses("[localhost]:80", nullptr, &error));
   EXPECT_FALSE(Parses("256.1.1.1:80", nullptr, &error));

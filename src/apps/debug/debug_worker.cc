@@ -9,11 +9,14 @@
 //   "whoami"    reply "uid gid" of the process
 //   "peer"      reply "tcp|udp ADDRESS:PORT" of the client
 //   "alloc:MB"  allocate and keep MB mebibytes (to try max_rss_mb)
+//   "setting:K" reply with worker { settings } value K, or "(unset)"
+//   "state_dir" reply with WorkerInfo::state_dir
 // Anything else is echoed. onStart throws while the file named by
 // $SOLAR_DEBUG_FAIL_START exists: a replacement that cannot start, for tests.
 #include <unistd.h>
 
 #include <chrono>
+#include <map>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -26,7 +29,9 @@ namespace {
 
 class DebugWorker : public solar::Worker {
  public:
-  void onStart(const solar::WorkerInfo&) override {
+  void onStart(const solar::WorkerInfo& info) override {
+    settings_ = info.settings;
+    state_dir_ = info.state_dir;
     const char* path = std::getenv("SOLAR_DEBUG_FAIL_START");
     if (path != nullptr && access(path, F_OK) == 0) throw std::runtime_error(std::string("asked to fail: ") + path);
   }
@@ -53,15 +58,22 @@ class DebugWorker : public solar::Worker {
       resp.set("allocated:" + std::to_string(mb));
     } else if (p == "peer") {
       resp.set(std::string(req.transport() == solar::Transport::kUdp ? "udp " : "tcp ") + req.peer().toString());
+    } else if (p.rfind("setting:", 0) == 0) {
+      auto it = settings_.find(std::string(p.substr(8)));
+      resp.assign(it == settings_.end() ? "(unset)" : it->second);
+    } else if (p == "state_dir") {
+      resp.assign(state_dir_);
     } else if (p == "whoami") {
       resp.set(std::to_string(getuid()) + " " + std::to_string(getgid()));
     } else {
-      resp.set(std::string(p));
+      resp.assign(p);
     }
   }
 
  private:
   std::vector<std::string> hog_;
+  std::map<std::string, std::string> settings_;
+  std::string state_dir_;
 };
 
 }  // namespace

@@ -43,7 +43,7 @@ class DiskEchoWorker : public solar::Worker {
       off += static_cast<size_t>(n);
     }
     written_ += static_cast<off_t>(p.size());
-    resp.set(std::string(p));
+    resp.assign(p);
   }
   void onStop() override {}
 

@@ -74,7 +74,8 @@ class KvWorker : public Worker {
     if (!parsed) throw std::runtime_error("reading the config: " + error);
     KvSettings settings;
     error = ResolveKvSettings(config, &settings, note);
-    if (!error.empty()) throw std::runtime_error(where + ": " + error);
+    // "kv.FIELD: ..." without the file: solar -t puts FILE:LINE:COL in front.
+    if (!error.empty()) throw std::runtime_error(error);
     return settings;
   }
 
