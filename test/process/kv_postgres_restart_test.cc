@@ -76,6 +76,40 @@ TEST(KvPostgresRestart, RequestsFailDuringTheOutageAndSucceedAfterWithNoWorkerSt
   EXPECT_EQ(server.stop(), 0);
 }
 
+TEST(KvPostgresRestart, IdleWorkersAnswerTheirFirstRequestAfterARestartWithoutAnError) {
+  // A restart ends every pooled connection while the workers are idle; the
+  // first request of each worker then meets a dead connection. It is retried
+  // once on a fresh one (issue 10), so no client sees the restart.
+  PostgresHarness pg;
+  std::string error;
+  ASSERT_TRUE(pg.start(&error)) << error;
+  constexpr int kWorkers = 2;
+  ServerHarness server("workers: " + std::to_string(kWorkers) +
+                       "\nworker { name: \"builtin:kv\" }\n"
+                       "kv { backend: POSTGRES postgres_dsn: \"" + pg.dsn() + "\" }\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  std::vector<int> fds;
+  for (int c = 0; c < 2 * kWorkers; ++c) {  // round-robin: two connections per worker
+    fds.push_back(ConnectTcp(server.port()));
+    ASSERT_GE(fds.back(), 0);
+    ASSERT_EQ(KvCall(fds.back(), KvPut("idle:" + std::to_string(c), "before")).status(), kv::OK);
+  }
+  ASSERT_TRUE(pg.stop());
+  ASSERT_TRUE(pg.startAgain(&error)) << error;
+  // Reads, an upsert and a delete, each the first statement on some worker.
+  for (size_t c = 0; c < fds.size(); ++c) {
+    const std::string key = "idle:" + std::to_string(c);
+    kv::KvResponse r = c < 2 ? KvCall(fds[c], KvGet(key)) : c == 2 ? KvCall(fds[c], KvPut(key, "after"))
+                                                                   : KvCall(fds[c], KvDel(key));
+    EXPECT_EQ(r.status(), kv::OK) << "connection " << c << ": " << r.error() << "\n" << server.log();
+  }
+  EXPECT_TRUE(server.waitForLog("retried once on a fresh connection", std::chrono::seconds(2))) << server.log();
+  EXPECT_EQ(KvCall(fds[0], KvGet("idle:2")).value(), "after");
+  EXPECT_EQ(KvCall(fds[0], KvGet("idle:3")).status(), kv::NOT_FOUND);
+  for (int fd : fds) close(fd);
+  EXPECT_EQ(server.stop(), 0);
+}
+
 TEST(KvPostgresRestart, ServerStartsWhileTheDatabaseIsDownAndServesOnceItIsUp) {
   PostgresHarness pg;
   std::string error;

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstring>
 
+#include <glog/logging.h>
+
 namespace solar::kv {
 namespace {
 
@@ -90,6 +92,11 @@ StoreResult PostgresStore::open() {
     return lost("cannot connect to PostgreSQL: " + OneLine(PQerrorMessage(conn_.get())));
   }
   if (PQsetnonblocking(conn_.get(), 1) != 0) return lost("libpq: PQsetnonblocking failed");
+  // Server notices (e.g. "relation already exists, skipping") go to the log as
+  // one line each, not raw to stderr.
+  PQsetNoticeProcessor(
+      conn_.get(),
+      [](void*, const char* message) { LOG(INFO) << "PostgreSQL notice: " << OneLine(message); }, nullptr);
 
   // The server gives up on a statement when the client would (it would go on
   // running a query nobody waits for after the timeout closes the connection).
@@ -165,6 +172,8 @@ StoreResult PostgresStore::finish(int64_t deadline_ms, const char* what, Result*
     }
   }
   if (PQstatus(c) == CONNECTION_BAD) {
+    const char* state = error ? PQresultErrorField(error.get(), PG_DIAG_SQLSTATE) : nullptr;
+    last_not_run_ = state != nullptr && std::strncmp(state, "57P", 3) == 0;
     return lost("connection to PostgreSQL lost: " +
                 OneLine(error ? PQresultErrorMessage(error.get()) : PQerrorMessage(c)));
   }
@@ -195,13 +204,27 @@ StoreResult PostgresStore::prepare(const char* name, const std::string& sql, int
   return finish(NowMs() + request_timeout_ms_, name, nullptr);
 }
 
-StoreResult PostgresStore::execPrepared(const char* name, int n, const char* const* values, const int* lengths,
-                                        const int* formats, Result* out) {
+StoreResult PostgresStore::execPreparedOnce(const char* name, int n, const char* const* values, const int* lengths,
+                                            const int* formats, Result* out) {
+  last_not_run_ = false;
   if (!conn_) return StoreResult::Unavailable("not connected to PostgreSQL");
   if (PQsendQueryPrepared(conn_.get(), name, n, values, lengths, formats, 1) == 0) {
+    last_not_run_ = true;
     return lost("connection to PostgreSQL lost: " + OneLine(PQerrorMessage(conn_.get())));
   }
   return finish(NowMs() + request_timeout_ms_, name, out);
+}
+
+StoreResult PostgresStore::execPrepared(const char* name, int n, const char* const* values, const int* lengths,
+                                        const int* formats, Result* out, Retry retry) {
+  // Pooled and idle: no transaction of ours would be lost by a reconnect.
+  const bool pooled = conn_ && PQtransactionStatus(conn_.get()) == PQTRANS_IDLE;
+  StoreResult r = execPreparedOnce(name, n, values, lengths, formats, out);
+  if (r.ok() || conn_ || !pooled || (retry == Retry::kIfNotRun && !last_not_run_)) return r;
+  if (!open().ok()) return r;  // still down: the first error says why
+  LOG(INFO) << "PostgreSQL: " << name << " failed on a connection that was already closed (" << r.message
+            << "); retried once on a fresh connection";
+  return execPreparedOnce(name, n, values, lengths, formats, out);
 }
 
 StoreResult PostgresStore::get(std::string_view key, std::string* value) {
@@ -228,7 +251,7 @@ StoreResult PostgresStore::remove(std::string_view key) {
   const int lengths[] = {static_cast<int>(key.size())};
   const int formats[] = {1};
   Result res;
-  StoreResult r = execPrepared("kv_del", 1, values, lengths, formats, &res);
+  StoreResult r = execPrepared("kv_del", 1, values, lengths, formats, &res, Retry::kIfNotRun);
   if (!r.ok()) return r;
   return std::strcmp(PQcmdTuples(res.get()), "0") == 0 ? StoreResult::NotFound() : StoreResult::Ok();
 }

@@ -54,9 +54,17 @@ class PostgresStore : public KvStore {
   // returns its last result (or the first error). On a broken connection or a
   // timeout the connection is closed and *failed is set.
   StoreResult finish(int64_t deadline_ms, const char* what, Result* last);
+  // When a statement on a pooled connection fails because that connection
+  // was already dead (a PostgreSQL restart ends idle connections), it is
+  // retried once on a fresh one if that is safe: kAlways for reads and
+  // idempotent writes (the upsert), kIfNotRun when running it twice would
+  // change the answer (a delete's "not found").
+  enum class Retry { kAlways, kIfNotRun };
   // A prepared statement with binary parameters and binary results.
   StoreResult execPrepared(const char* name, int n, const char* const* values, const int* lengths,
-                           const int* formats, Result* out);
+                           const int* formats, Result* out, Retry retry = Retry::kAlways);
+  StoreResult execPreparedOnce(const char* name, int n, const char* const* values, const int* lengths,
+                               const int* formats, Result* out);
   StoreResult execSimple(const std::string& sql, const char* what);
   StoreResult prepare(const char* name, const std::string& sql, int n, const Oid* types);
   StoreResult classify(const PGresult* r, const char* what);
@@ -68,6 +76,10 @@ class PostgresStore : public KvStore {
   const uint32_t request_timeout_ms_;
   const std::string application_name_;
   std::unique_ptr<PGconn, ConnCloser> conn_;
+  // Set when the last statement provably did not run: it could not be sent,
+  // or the server had ended the session first (SQLSTATE class 57P, operator
+  // intervention: the FATAL a restart sends to idle connections).
+  bool last_not_run_ = false;
 };
 
 }  // namespace solar::kv
