@@ -32,6 +32,7 @@ const char* CounterHelp(int c) {
     case kReadTimeouts: return "Connections closed by request_read_timeout_ms (a partial request held too long).";
     case kStaleReplies: return "Replies dropped because their connection no longer exists.";
     case kLostClosed: return "Connections closed because their worker died holding their request.";
+    case kUnavailableClosed: return "Connections closed because their worker could not start.";
     case kQueuedToWorker: return "Bytes queued in a listener for busy workers.";
     case kUdpReceived: return "UDP datagrams read.";
     case kUdpQueued: return "UDP datagrams put on the queue.";
@@ -147,6 +148,16 @@ std::string RenderStatus(Scoreboard& board) {
   return o.str();
 }
 
+AdminReply AnswerAdminRequest(bool is_get, const char* uri, Scoreboard& board) {
+  if (!is_get) return {405, "Method Not Allowed", "text/plain", "only GET\n"};
+  evhttp_uri* parsed = uri != nullptr ? evhttp_uri_parse(uri) : nullptr;
+  std::string path = parsed && evhttp_uri_get_path(parsed) ? evhttp_uri_get_path(parsed) : "";
+  if (parsed) evhttp_uri_free(parsed);
+  if (path == "/metrics") return {200, "OK", "text/plain; version=0.0.4; charset=utf-8", RenderMetrics(board)};
+  if (path == "/status") return {200, "OK", "application/json", RenderStatus(board)};
+  return {404, "Not Found", "text/plain", "try /metrics or /status\n"};
+}
+
 namespace {
 
 struct AdminState {
@@ -165,21 +176,9 @@ void Reply(evhttp_request* req, int code, const char* reason, const char* type, 
 
 void OnRequest(evhttp_request* req, void* arg) {
   auto* st = static_cast<AdminState*>(arg);
-  if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
-    Reply(req, 405, "Method Not Allowed", "text/plain", "only GET\n");
-    return;
-  }
-  const char* uri = evhttp_request_get_uri(req);
-  evhttp_uri* parsed = evhttp_uri_parse(uri);
-  std::string path = parsed && evhttp_uri_get_path(parsed) ? evhttp_uri_get_path(parsed) : "";
-  if (parsed) evhttp_uri_free(parsed);
-  if (path == "/metrics") {
-    Reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", RenderMetrics(*st->board));
-  } else if (path == "/status") {
-    Reply(req, 200, "OK", "application/json", RenderStatus(*st->board));
-  } else {
-    Reply(req, 404, "Not Found", "text/plain", "try /metrics or /status\n");
-  }
+  AdminReply r = AnswerAdminRequest(evhttp_request_get_command(req) == EVHTTP_REQ_GET, evhttp_request_get_uri(req),
+                                    *st->board);
+  Reply(req, r.code, r.reason, r.content_type, r.body);
 }
 
 void OnStop(evutil_socket_t, short, void* base) { event_base_loopbreak(static_cast<event_base*>(base)); }

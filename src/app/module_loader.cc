@@ -54,6 +54,11 @@ std::unique_ptr<Worker> LoadWorker(const WorkerConfig& config, std::string* reso
   return worker;
 }
 
+std::string DescribeWorker(const WorkerConfig& config) {
+  if (config.module().empty()) return config.name();
+  return "module " + config.module() + (config.name().empty() ? "" : " (" + config.name() + ")");
+}
+
 bool CheckWorkerLoadsInChild(const Config& config, const std::string& config_path, uint32_t timeout_ms,
                              std::string* error) {
   int fds[2];

@@ -28,4 +28,8 @@ std::unique_ptr<Worker> LoadWorker(const WorkerConfig& config, std::string* reso
 bool CheckWorkerLoadsInChild(const Config& config, const std::string& config_path, uint32_t timeout_ms,
                              std::string* error);
 
+// For logs: "module /path/libx.so" (with its worker name when given) or
+// "builtin:echo" — the file a person must look at, not only a name.
+std::string DescribeWorker(const WorkerConfig& config);
+
 }  // namespace solar

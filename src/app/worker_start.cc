@@ -18,7 +18,7 @@ StartedWorker StartWorker(const ChildContext& ctx, Transport transport) {
   std::string error;
   out.worker = LoadWorker(config.worker(), &out.name, &error);
   if (!out.worker) {
-    LOG(ERROR) << role << ctx.index << ": " << error;
+    LOG(ERROR) << role << ctx.index << ": " << DescribeWorker(config.worker()) << ": " << error;
     return out;
   }
   WorkerInfo info;
@@ -32,7 +32,7 @@ StartedWorker StartWorker(const ChildContext& ctx, Transport transport) {
   try {
     out.worker->onStart(info);
   } catch (const std::exception& e) {
-    LOG(ERROR) << role << ctx.index << ": " << out.name << " onStart failed: " << e.what();
+    LOG(ERROR) << role << ctx.index << ": " << DescribeWorker(config.worker()) << ": onStart failed: " << e.what();
     out.worker.reset();
     return out;
   }

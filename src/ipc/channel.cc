@@ -26,7 +26,7 @@ void OutChannel::seal() {
 }
 
 void OutChannel::append(RecordHeader h, std::string_view payload) {
-  const uint16_t keep = h.flags & (kFlagNoReply | kFlagCloseAfter | kFlagOverflow);
+  const uint16_t keep = h.flags & (kFlagNoReply | kFlagCloseAfter | kFlagOverflow | kFlagWorkerDown);
   h.total_len = static_cast<uint32_t>(payload.size());
   size_t offset = 0;
   do {

@@ -33,8 +33,9 @@ enum class RecordType : uint8_t {
   kReply = 4,       // worker -> listener: the answer to one kData request
   kHello = 5,       // listener -> worker: listener (re)started; conn_gen = its epoch
   kWorkerLost = 6,  // master -> listener: worker `conn_id` died; payload = HeldEntry[]
+  kWorkerState = 7, // master -> listener: worker `conn_id` cannot start (kFlagWorkerDown) or serves again
 };
-inline constexpr uint8_t kMaxRecordType = 6;
+inline constexpr uint8_t kMaxRecordType = 7;
 
 enum RecordFlags : uint16_t {
   kFlagFirst = 1 << 0,       // first chunk of a message
@@ -42,8 +43,9 @@ enum RecordFlags : uint16_t {
   kFlagNoReply = 1 << 2,     // kReply: nothing to write to the client
   kFlagCloseAfter = 1 << 3,  // kReply: close the connection after writing
   kFlagOverflow = 1 << 4,    // kWorkerLost: the held list overflowed; assume all held
+  kFlagWorkerDown = 1 << 5,  // kWorkerState: the worker cannot start; without it: it serves again
 };
-inline constexpr uint16_t kKnownFlags = 0x1f;
+inline constexpr uint16_t kKnownFlags = 0x3f;
 
 struct RecordHeader {
   uint16_t magic;

@@ -73,6 +73,14 @@ bool Listener::frameInput(Connection* c) {
       if (f.need > in.readable()) in.ensureWritable(std::min(f.need - in.readable(), in.readable() + kReadChunk));
       break;
     }
+    if (worker_down_[c->worker()]) {
+      // Nobody can take it: a prompt close, not a wait for a worker that keeps failing to start.
+      Add(ctx_.slot, kUnavailableClosed);
+      LOG_EVERY_T(WARNING, 5) << "listener " << id_ << ": worker " << c->worker() << " cannot start; closing "
+                              << c->peer().toString() << " instead of queueing its request";
+      closeConnection(c);
+      return false;
+    }
     forward(c, RecordType::kData, in.view().substr(f.payload_offset, f.payload_len), c->takeSeq());
     in.retrieve(f.consumed);
     c->scanned = 0;

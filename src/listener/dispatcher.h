@@ -22,11 +22,15 @@ class Dispatcher {
   size_t assign(size_t active);
   // A connection on `worker` closed.
   void release(size_t worker);
+  // A worker that cannot start gets no new connections while another can
+  // take them (the master says when it can start again).
+  void setAvailable(size_t worker, bool available);
   size_t connections(size_t worker) const { return load_[worker]; }
 
  private:
   DispatchMode mode_;
   std::vector<uint64_t> load_;
+  std::vector<bool> down_;
   size_t next_;
 };
 

@@ -62,6 +62,7 @@ bool Listener::init() {
   event_add(tick_ev_.get(), &tick);
 
   workers_.resize(ctx_.out_fds.size());
+  worker_down_.assign(ctx_.out_fds.size(), false);
   for (size_t w = 0; w < workers_.size(); ++w) {
     workers_[w].channel = std::make_unique<ipc::OutChannel>(ctx_.out_fds[w]);
     workers_[w].index = w;  // workers_ is never resized again: &workers_[w] is stable

@@ -65,6 +65,7 @@ class Listener : NonCopyable {
   void onReplies();
   void handleReply(const RecordHeader& h, std::string_view chunk);
   void handleWorkerLost(const RecordHeader& h, std::string_view payload);
+  void handleWorkerState(const RecordHeader& h);
   void onChannelWritable(size_t w);
   void scheduleFlush();
   void flushAll();
@@ -107,6 +108,7 @@ class Listener : NonCopyable {
     std::vector<std::pair<uint32_t, uint32_t>> paused;  // (slot, gen) waiting for this queue to drain
   };
   std::vector<WorkerLink> workers_;
+  std::vector<bool> worker_down_;  // the master said: this worker slot cannot start
   ipc::InChannel from_workers_;
   ipc::Reassembler reassembler_;
   ipc::Limits limits_;

@@ -22,6 +22,7 @@ void Listener::onReplies() {
           switch (static_cast<RecordType>(h.type)) {
             case RecordType::kReply: handleReply(h, payload); break;
             case RecordType::kWorkerLost: handleWorkerLost(h, payload); break;
+            case RecordType::kWorkerState: handleWorkerState(h); break;
             default:
               Add(ctx_.slot, kBadRecords);
               LOG_EVERY_T(ERROR, 5) << "listener " << id_ << ": unexpected record type " << int{h.type};
@@ -99,6 +100,35 @@ void Listener::handleWorkerLost(const RecordHeader& h, std::string_view payload)
   }
   LOG(WARNING) << "listener " << id_ << ": worker " << worker << " died; closed " << closed
                << " connection(s) whose request it had taken; its queued requests go to its replacement";
+}
+
+// The master says a worker slot cannot start (its onStart fails, its module
+// does not load) or serves again. While it cannot, a request for it would
+// wait in its socketpair until the slot's back-off ends and a start
+// succeeds, for all anyone knows forever: the connections waiting on it are
+// closed now, a request arriving for it closes its connection, and new
+// connections go to the other workers (issue 10: a request waited 5 s
+// unanswered while its slot crash-looped).
+void Listener::handleWorkerState(const RecordHeader& h) {
+  const size_t worker = h.conn_id;
+  if (worker >= worker_down_.size()) return;
+  const bool down = h.flags & ipc::kFlagWorkerDown;
+  worker_down_[worker] = down;
+  dispatcher_.setAvailable(worker, !down);
+  if (!down) {
+    LOG(INFO) << "listener " << id_ << ": worker " << worker << " serves again";
+    return;
+  }
+  size_t closed = 0;
+  for (auto& p : conns_) {
+    Connection* c = p.get();
+    if (c == nullptr || c->worker() != worker || c->outstanding() == 0) continue;
+    Add(ctx_.slot, kUnavailableClosed);
+    ++closed;
+    closeConnection(c);
+  }
+  LOG(WARNING) << "listener " << id_ << ": worker " << worker << " cannot start; closed " << closed
+               << " connection(s) waiting on it, and its connections' next requests close them";
 }
 
 // ---- flushing ----

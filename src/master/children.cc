@@ -9,6 +9,7 @@
 #include <glog/logging.h>
 
 #include "admin/admin_http.h"
+#include "app/module_loader.h"
 #include "app/child_context.h"
 #include "listener/listener.h"
 #include "master/master_impl.h"
@@ -41,6 +42,11 @@ void Master::spawn(ChildSlot& slot, bool standby) {
     slot.pid = pid;
     slot.started_ms = NowMonotonicMs();
     slot.retire_sent = false;
+    if (slot.role == Role::kListener) {  // a new listener knows nothing yet of workers that cannot start
+      for (auto& w : table_.slots()) {
+        if (w.role == Role::kWorker && w.down) tellWorkerState(w, true, slot.index);
+      }
+    }
   }
 }
 
@@ -157,6 +163,10 @@ void Master::onExit(ChildSlot& slot, pid_t pid, int status) {
   const std::string who = std::string(RoleName(slot.role)) + " " + std::to_string(slot.index) + " (pid " +
                           std::to_string(pid) + ")";
   slot.pid = 0;
+  // A worker that never got past start-up (module load, onStart) did not
+  // become idle: it will fail the same way after its back-off, most likely.
+  const bool never_ready =
+      board_->slot(slot.board).state.load() == static_cast<uint8_t>(SlotState::kStarting);
   board_->slot(slot.board).pid.store(0);
   board_->slot(slot.board).state.store(static_cast<uint8_t>(SlotState::kEmpty));
   const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == kExitOk;
@@ -174,6 +184,7 @@ void Master::onExit(ChildSlot& slot, pid_t pid, int status) {
     // The listeners still hold connections whose requests go to this slot.
     LOG_IF(WARNING, !clean) << who << " " << DescribeStatus(status) << " during stop; respawning it for the drain";
     LOG_IF(INFO, clean) << who << " exited during stop; respawning it for the drain";
+    if (slot.role == Role::kWorker && never_ready && !slot.down) tellWorkerState(slot, true);
     slot.respawn_at_ms = NowMonotonicMs() + respawn_.onExit(&slot, NowMonotonicMs());
     return;
   }
@@ -197,6 +208,7 @@ void Master::onExit(ChildSlot& slot, pid_t pid, int status) {
   const int64_t now = NowMonotonicMs();
   const int64_t delay = respawn_.onExit(&slot, now);
   board_->header().respawns.fetch_add(1);
+  if (slot.role == Role::kWorker && never_ready && !slot.down) tellWorkerState(slot, true);
   LOG(WARNING) << who << " " << DescribeStatus(status) << "; respawning in the same slot"
                << (delay > 0 ? " in " + std::to_string(delay) + " ms (it keeps dying at start)" : "");
   slot.respawn_at_ms = now + delay;
@@ -224,6 +236,26 @@ void Master::workerLost(const ChildSlot& slot, size_t board) {
   }
   ps.held_high = 0;
   ps.held_overflow = 0;
+}
+
+void Master::tellWorkerState(ChildSlot& slot, bool down, int listener) {
+  if (listener < 0) {
+    slot.down = down;
+    if (down) {
+      LOG(ERROR) << "worker " << slot.index << " could not start (" << DescribeWorker(config_.worker())
+                 << "); the listeners refuse its requests until a start succeeds";
+    } else {
+      LOG(INFO) << "worker " << slot.index << " started and serves again";
+    }
+  }
+  for (size_t l = 0; l < notices_.size(); ++l) {
+    if (listener >= 0 && static_cast<size_t>(listener) != l) continue;
+    ipc::RecordHeader h = ipc::MakeHeader(ipc::RecordType::kWorkerState, static_cast<uint16_t>(l),
+                                          static_cast<uint32_t>(slot.index), 0);
+    if (down) h.flags |= ipc::kFlagWorkerDown;
+    notices_[l]->append(h, {});
+    notices_[l]->flush();  // on EAGAIN the poll loop retries
+  }
 }
 
 void Master::respawnDue(int64_t now) {

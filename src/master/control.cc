@@ -316,6 +316,7 @@ void Master::heartbeat(int64_t now) {
     ChildSlot& slot = table_.slots()[i];
     if (!isWorkerRole(slot.role) || slot.pid <= 0) continue;
     ProcessSlot& ps = board_->slot(slot.board);
+    if (slot.down && ps.state.load() != static_cast<uint8_t>(SlotState::kStarting)) tellWorkerState(slot, false);
     // request_timeout_ms: a worker stuck in one request is killed; its client's
     // connection is closed through the held list, and the slot respawns.
     const int64_t started = ps.request_start_ms.load(std::memory_order_relaxed);

@@ -29,6 +29,7 @@ struct ChildSlot {
   int64_t started_ms = 0;  // monotonic
   int fast_failures = 0;   // consecutive deaths soon after start
   int64_t respawn_at_ms = -1;  // >= 0: respawn due then
+  bool down = false;       // worker: its process could not start; listeners were told
 };
 
 // Back-off for a slot that keeps dying soon after it started: none after a

@@ -49,6 +49,7 @@ enum Counter : int {
   kReadTimeouts,   // closed by request_read_timeout_ms: part of a request held too long
   kStaleReplies,   // replies for a connection that no longer exists
   kLostClosed,     // closed because their worker died holding a request
+  kUnavailableClosed,  // closed because their worker cannot start (a request nobody could take)
   kQueuedToWorker, // EAGAIN on a socketpair: bytes waiting (gauge)
   // UDP listener
   kUdpReceived,    // datagrams read
