@@ -15,6 +15,13 @@
 #   BENCH_OUT=build/bench                where the JSON and summary.txt go
 #   SOLAR_BIN, SOLAR_BENCH               the binaries (default build/solar, build/solar-bench)
 #
+# Every scenario also runs against build/direct-echo, a one-process epoll echo
+# server with no hop (tools/direct_echo), and the table gives each server's CPU
+# time per request (user+system of all its processes over the measured run,
+# from /proc) and their ratio: what solar's listener -> worker hop costs,
+# measured in the same run on the same machine, so the figure travels between
+# machines where absolute rates do not (issue 11).
+#
 # Exit status: 0 when every scenario that ran had no errors, 1 otherwise.
 # Sends traffic to 127.0.0.1 only.
 set -euo pipefail
@@ -22,6 +29,7 @@ cd "$(dirname "$0")/.."
 
 SOLAR=${SOLAR_BIN:-build/solar}
 BENCH=${SOLAR_BENCH:-build/solar-bench}
+DIRECT=${DIRECT_ECHO:-build/direct-echo}
 DURATION=${BENCH_DURATION:-5s}
 WARMUP=${BENCH_WARMUP:-1s}
 THREADS=${BENCH_THREADS:-2}
@@ -29,11 +37,13 @@ LISTENERS=${BENCH_LISTENERS:-1}
 WORKERS=${BENCH_WORKERS:-2}
 OUT=${BENCH_OUT:-build/bench}
 
-for bin in "$SOLAR" "$BENCH"; do
+for bin in "$SOLAR" "$BENCH" "$DIRECT"; do
   [ -x "$bin" ] || { echo "bench.sh: $bin is missing; run 'make' first" >&2; exit 2; }
 done
 # The server runs from the scratch directory: make the path absolute.
 SOLAR=$(readlink -f "$SOLAR")
+DIRECT=$(readlink -f "$DIRECT")
+TICK=$(getconf CLK_TCK)
 mkdir -p "$OUT"
 rm -f "$OUT"/*.json "$OUT"/summary.txt
 
@@ -59,6 +69,7 @@ stop_server() {
   SERVER_PID=""
 }
 cleanup() {
+  end_direct 2>/dev/null || true
   stop_server
   rm -rf "$WORK"
 }
@@ -117,6 +128,41 @@ start_server() {
   return 1
 }
 
+# start_direct [--udp|--disk DIR]: the reference server on a free port; sets
+# SERVER_PID and PORT.
+start_direct() {
+  local log="$WORK/direct.log"
+  "$DIRECT" "$@" 127.0.0.1:0 >"$log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 100); do
+    if grep -q "^ready" "$log"; then
+      PORT=$(sed -n 's/^ready .*:\([0-9]*\)$/\1/p' "$log")
+      return 0
+    fi
+    sleep 0.05
+  done
+  NOTE="direct-echo did not start: $(tail -1 "$log")"
+  stop_server
+  return 1
+}
+
+# CPU ticks (user + system) of PID and its children: solar's master, listeners
+# and workers; direct-echo alone. /proc/PID/stat fields 14 and 15, counted
+# after the ")" that ends the command name (which may hold spaces).
+tree_ticks() {
+  local root=$1 total=0 stat line pid rest
+  local -a f
+  for stat in /proc/[0-9]*/stat; do
+    read -r line <"$stat" 2>/dev/null || continue
+    pid=${line%% *}
+    rest=${line##*) }
+    read -r -a f <<<"$rest"
+    # f[0] state, f[1] ppid, ..., f[11] utime, f[12] stime
+    if [ "$pid" = "$root" ] || [ "${f[1]}" = "$root" ]; then total=$((total + f[11] + f[12])); fi
+  done
+  echo "$total"
+}
+
 # Checks CONF with `solar -t`; on refusal sets NOTE and returns 1.
 config_supported() {
   local why
@@ -141,31 +187,78 @@ latency() {  # microseconds -> 850us / 1.20ms / 3.05s
 
 ROWS=()
 FAILED=0
-row() {  # LABEL REQS P50 P99 ERRORS
-  ROWS+=("$(printf '%-38s %12s %10s %10s %8s' "$@")")
+row() {  # LABEL REQS P50 P99 ERRORS SOLAR-US DIRECT-REQS DIRECT-US RATIO
+  ROWS+=("$(printf '%-36s %10s %9s %9s %6s %8s %10s %8s %7s' "$@")")
 }
 na_row() {  # LABEL NOTE
   ROWS+=("$(printf '%-38s %12s   %s' "$1" "n/a" "$2")")
 }
 
-# scenario ID LABEL SOLAR-BENCH-ARGS...: one run against the current server.
+# measure ID SOLAR-BENCH-ARGS...: one run against the server at PORT (pid
+# SERVER_PID); sets CPU_US to its CPU microseconds per measured request.
+measure() {
+  local id=$1
+  shift
+  local json="$OUT/$id.json" rc=0 t0 t1 requests
+  "$BENCH" "$@" -t "$THREADS" -d "$DURATION" -w "$WARMUP" --json "$json" "127.0.0.1:$PORT" \
+    >"$OUT/$id.txt" 2>&1 &
+  local bench_pid=$!
+  sleep "$WARMUP"  # the measured part starts now
+  t0=$(tree_ticks "$SERVER_PID")
+  wait "$bench_pid" || rc=$?
+  t1=$(tree_ticks "$SERVER_PID")
+  requests=$(json_field "$json" requests 2>/dev/null || true)
+  CPU_US=$(awk -v t="$((t1 - t0))" -v hz="$TICK" -v n="${requests:-0}" \
+    'BEGIN { if (n > 0) printf "%.2f", t * 1e6 / hz / n }')
+  return "$rc"
+}
+
+# scenario ID LABEL SOLAR-BENCH-ARGS...: one run against the current solar,
+# then the same against direct-echo when with_direct started it.
 scenario() {
   local id=$1 label=$2
   shift 2
   local json="$OUT/$id.json" rc=0
   echo "bench.sh: $label" >&2
-  "$BENCH" "$@" -t "$THREADS" -d "$DURATION" -w "$WARMUP" --json "$json" "127.0.0.1:$PORT" \
-    >"$OUT/$id.txt" 2>&1 || rc=$?
+  measure "$id" "$@" || rc=$?
   if [ ! -s "$json" ]; then
     na_row "$label" "solar-bench failed (exit $rc): $(tail -1 "$OUT/$id.txt")"
     FAILED=1
     return
   fi
-  local errors
+  local errors solar_us direct_us="" direct_rate="" ratio=""
   errors=$(json_field "$json" total)
   [ "$rc" -eq 0 ] || FAILED=1
+  solar_us=$CPU_US
+  if [ -n "${DIRECT_PORT:-}" ]; then
+    local saved_port=$PORT saved_pid=$SERVER_PID
+    PORT=$DIRECT_PORT SERVER_PID=$DIRECT_PID
+    if measure "direct_$id" "$@"; then
+      direct_us=$CPU_US
+      direct_rate=$(commas "$(json_field "$OUT/direct_$id.json" requests_per_second)")
+      ratio=$(awk -v a="$solar_us" -v b="$direct_us" 'BEGIN { if (a != "" && b > 0) printf "%.2fx", a / b }')
+    fi
+    PORT=$saved_port SERVER_PID=$saved_pid
+  fi
   row "$label" "$(commas "$(json_field "$json" requests_per_second)")" \
-    "$(latency "$(json_field "$json" p50)")" "$(latency "$(json_field "$json" p99)")" "$errors"
+    "$(latency "$(json_field "$json" p50)")" "$(latency "$(json_field "$json" p99)")" "$errors" \
+    "${solar_us:--}" "${direct_rate:--}" "${direct_us:--}" "${ratio:--}"
+}
+
+# with_direct ARGS...: starts direct-echo beside the running solar for the
+# scenarios that follow (DIRECT_PORT, DIRECT_PID); end_direct stops it.
+with_direct() {
+  local saved_port=$PORT saved_pid=$SERVER_PID
+  SERVER_PID=""
+  if start_direct "$@"; then DIRECT_PORT=$PORT DIRECT_PID=$SERVER_PID; else DIRECT_PORT="" DIRECT_PID=""; fi
+  PORT=$saved_port SERVER_PID=$saved_pid
+}
+end_direct() {
+  [ -n "${DIRECT_PID:-}" ] || return 0
+  local saved_pid=$SERVER_PID
+  SERVER_PID=$DIRECT_PID
+  stop_server
+  SERVER_PID=$saved_pid DIRECT_PID="" DIRECT_PORT=""
 }
 
 # --- TCP echo: 50 B and 1500 B over 100 connections, 50 B over 1,000 ---
@@ -173,9 +266,11 @@ labels_echo=("echo 50 B, 100 connections" "echo 1500 B, 100 connections" "echo 5
 CONF=$(write_config echo builtin:echo)
 NOTE=""
 if config_supported "$CONF" && start_server echo "$CONF"; then
+  with_direct
   scenario echo_50b_100c "${labels_echo[0]}" -c 100 -s 50
   scenario echo_1500b_100c "${labels_echo[1]}" -c 100 -s 1500
   scenario echo_50b_1000c "${labels_echo[2]}" -c 1000 -s 50
+  end_direct
   stop_server
 else
   for label in "${labels_echo[@]}"; do na_row "$label" "$NOTE"; done
@@ -187,7 +282,10 @@ label="disk write + echo 1500 B, 100 conn"
 CONF=$(write_config diskecho builtin:diskecho)
 NOTE=""
 if config_supported "$CONF" && start_server diskecho "$CONF"; then
+  mkdir -p "$WORK/direct-data"
+  with_direct --disk "$WORK/direct-data"
   scenario diskecho_1500b_100c "$label" -c 100 -s 1500
+  end_direct
   stop_server
 else
   na_row "$label" "$NOTE"
@@ -199,7 +297,9 @@ NOTE=""
 if UDP_PORT=$(free_udp_port); then
   CONF=$(write_config udp builtin:echo "udp { listen: \"127.0.0.1:$UDP_PORT\" workers: $WORKERS }")
   if config_supported "$CONF" && start_server udp "$CONF"; then
+    with_direct --udp
     PORT=$UDP_PORT scenario udp_50b_100s "$label" --proto udp -c 100 -s 50
+    end_direct
     stop_server
   else
     na_row "$label" "$NOTE"
@@ -212,8 +312,11 @@ fi
   echo
   echo "solar $(nproc) CPUs; $LISTENERS listener(s), $WORKERS worker(s); solar-bench $THREADS threads," \
     "closed loop, pipeline 1; $DURATION measured after $WARMUP warm-up"
-  printf '%-38s %12s %10s %10s %8s\n' "scenario" "requests/s" "p50" "p99" "errors"
+  printf '%-36s %10s %9s %9s %6s %8s %10s %8s %7s\n' "scenario" "req/s" "p50" "p99" "errors" \
+    "us/req" "direct/s" "us/req" "ratio"
   printf '%s\n' "${ROWS[@]}"
+  echo "us/req: server CPU (user+system, all its processes) per measured request; direct: build/direct-echo,"
+  echo "one epoll process with no hop, under the same load; ratio: solar's us/req over direct's (lower is better)"
   echo "JSON: $OUT/*.json"
 } | tee "$OUT/summary.txt"
 exit "$FAILED"
