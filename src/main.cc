@@ -3,10 +3,13 @@
 //   solar [-c FILE]      run (no -c: the embedded defaults, etc/solar.conf)
 //   solar -t [-c FILE]   check the configuration and exit 0 (ok) or 1
 //   solar -T [-c FILE]   print the effective configuration and exit
+#include <getopt.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include <glog/logging.h>
@@ -17,20 +20,31 @@
 #include <sys/wait.h>
 
 #include "app/module_loader.h"
+#include "base/socket_address.h"
+#include "base/version.h"
 #include "config/config.h"
 #include "master/master.h"
 #include "sys/process_title.h"
 
 namespace {
 
-void Usage(FILE* out) {
-  std::fprintf(out,
-               "usage: solar [-c FILE] [-t | -T]\n"
-               "  -c FILE  configuration file (protobuf text format; default: the embedded etc/solar.conf)\n"
-               "  -t       check the configuration and exit\n"
-               "  -T       print the effective configuration and exit\n"
-               "  -h       this help\n"
-               "signals to the master: TERM/INT/QUIT graceful stop (a second one stops at once)\n");
+const char kUsage[] =
+    "usage: solar [-c FILE] [-t | -T]\n"
+    "       solar --version\n"
+    "\n"
+    "  -c, --config FILE  configuration file (protobuf text format; default: the embedded etc/solar.conf)\n"
+    "  -t, --test         check the configuration and exit\n"
+    "  -T, --print        print the effective configuration and exit\n"
+    "  -h, --help         this help\n"
+    "      --version      print the version and exit\n"
+    "signals to the master: TERM/INT/QUIT graceful stop (a second one stops at once)\n";
+
+// Bad usage: what is wrong, the synopsis (kUsage up to its blank line), exit 2.
+int UsageError(const std::string& problem) {
+  const std::string usage = kUsage;
+  std::fprintf(stderr, "solar: %s\n%sTry 'solar --help'.\n", problem.c_str(),
+               usage.substr(0, usage.find("\n\n") + 1).c_str());
+  return 2;
 }
 
 // Detaches (nginx ngx_daemon): fork, the child calls setsid and points stdio
@@ -83,28 +97,67 @@ bool Daemonize(int* ready_fd, int timeout_ms) {
   return true;
 }
 
+// What can be known before a start beyond the config's own rules: paths, and
+// for -t that every address is one this machine has (a start finds out by
+// binding; -t must not, since a running instance may hold the ports).
+bool CheckEnvironment(const solar::Config& config, bool test_only, std::string* error) {
+  if (!solar::CheckPaths(config, error)) return false;
+  if (!test_only) return true;
+  struct Address {
+    const char* field;
+    const std::string& text;
+    int type;
+  };
+  const Address addresses[] = {{"listen", config.listen(), SOCK_STREAM},
+                               {"admin_listen", config.admin_listen(), SOCK_STREAM},
+                               {"udp.listen", config.udp().listen(), SOCK_DGRAM}};
+  for (const Address& a : addresses) {
+    solar::SocketAddress addr;
+    std::string why;
+    if (a.text.empty() || !solar::ParseSocketAddress(a.text, &addr, &why)) continue;  // validated already
+    if (!solar::CheckBindable(addr, a.type, &why)) {
+      *error = std::string(a.field) + " cannot be bound: " + why;
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string config_path;
   bool test_only = false, print = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "-c" && i + 1 < argc) {
-      config_path = argv[++i];
-    } else if (a == "-t") {
-      test_only = true;
-    } else if (a == "-T") {
-      print = true;
-    } else if (a == "-h" || a == "--help") {
-      Usage(stdout);
-      return 0;
-    } else {
-      std::fprintf(stderr, "solar: unknown argument \"%s\"\n", a.c_str());
-      Usage(stderr);
-      return 2;
+  // getopt_long: -c FILE, -cFILE, --config=FILE, clustered flags (-tc FILE).
+  // "+": stop at the first word that is not an option (solar takes none)
+  // rather than reorder argv, which InitProcessTitle later overwrites.
+  static const option kLongOptions[] = {{"config", required_argument, nullptr, 'c'},
+                                        {"test", no_argument, nullptr, 't'},
+                                        {"print", no_argument, nullptr, 'T'},
+                                        {"help", no_argument, nullptr, 'h'},
+                                        {"version", no_argument, nullptr, 'V'},
+                                        {nullptr, 0, nullptr, 0}};
+  opterr = 0;  // the messages below name the option as the other tools do
+  for (int c; (c = getopt_long(argc, argv, "+:c:tTh", kLongOptions, nullptr)) != -1;) {
+    const std::string arg = argv[optind - 1];  // the word getopt just finished (long forms)
+    const bool long_form = arg.rfind("--", 0) == 0;
+    switch (c) {
+      case 'c': config_path = optarg; break;
+      case 't': test_only = true; break;
+      case 'T': print = true; break;
+      case 'h': std::fputs(kUsage, stdout); return 0;
+      case 'V': std::printf("%s\n", solar::VersionLine("solar").c_str()); return 0;
+      case ':':
+        return UsageError("option '" + (long_form ? arg : "-" + std::string(1, char(optopt))) + "' needs a value");
+      default:  // '?': an unknown option, or a value given to a flag (--test=x)
+        if (optopt == 0) return UsageError("unknown option '" + arg + "'");
+        if (long_form && (optopt == 'V' || std::strchr("tTh", optopt) != nullptr)) {
+          return UsageError("option '" + arg + "' takes no value");
+        }
+        return UsageError("unknown option '-" + std::string(1, char(optopt)) + "'");
     }
   }
+  if (optind < argc) return UsageError("unexpected argument '" + std::string(argv[optind]) + "'");
   // Relative paths in the config are taken from here, before anything chdirs.
   solar::Config config;
   std::string error;
@@ -121,16 +174,24 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "solar: warning: %s\n", w.c_str());
     }
   }
+  const std::string config_name = config_path.empty() ? "<embedded defaults>" : config_path;
+  if (!print && !CheckEnvironment(config, test_only, &error)) {
+    std::fprintf(stderr, "solar: %s: %s\n", config_name.c_str(), error.c_str());
+    if (test_only) std::fprintf(stderr, "solar: configuration test failed\n");
+    return 1;
+  }
   // The worker (built-in or module) must load — checked in a throwaway child,
   // because the master never runs user code.
   if (std::string why; !solar::CheckWorkerLoadsInChild(config, config_path, config.reload_start_timeout_ms(), &why)) {
-    std::fprintf(stderr, "solar: %s: worker: %s\n", config_path.empty() ? "<embedded defaults>" : config_path.c_str(),
-                 why.c_str());
+    // A worker's refusal that names a setting ("kv.table: ...") points at its line.
+    std::ifstream in(config_path);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::fprintf(stderr, "solar: %s\n", solar::LocateFieldError(text, config_name, "worker: " + why).c_str());
     if (test_only) std::fprintf(stderr, "solar: configuration test failed\n");
     return 1;
   }
   if (print) {
-    std::fputs(solar::ConfigToText(config).c_str(), stdout);
+    std::fputs(solar::ConfigToTextAllFields(config).c_str(), stdout);
     return 0;
   }
   if (test_only) {

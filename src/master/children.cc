@@ -73,6 +73,13 @@ void Master::childMain(ChildSlot& slot, size_t board, bool standby) {
       _exit(kExitFatal);
     }
   }
+  if (!config_.log_dir().empty()) {  // see Master::prepareChildLogDir
+    // One base per severity, as glog's own names have: solar.log.INFO.<time>.<pid>.
+    for (int s = google::GLOG_INFO; s < google::NUM_SEVERITIES; ++s) {
+      const std::string base = config_.log_dir() + "/children/solar.log." + google::GetLogSeverityName(s) + ".";
+      google::SetLogDestination(s, base.c_str());
+    }
+  }
   // After the drop: a credential change clears PDEATHSIG. No child outlives a
   // killed master; if it already died, leave now.
   prctl(PR_SET_PDEATHSIG, SIGKILL);

@@ -1,6 +1,7 @@
 #include "master/master.h"
 
 #include <poll.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -124,6 +125,7 @@ bool Master::setUp() {
     LOG(ERROR) << "cannot start: " << error;
     return false;
   }
+  if (!config_.log_dir().empty() && !prepareChildLogDir()) return false;
   if (config_.cpu_affinity()) cpus_ = AllowedCpus();
 
   KernelLimitNeeds needs;
@@ -199,6 +201,24 @@ bool Master::setUp() {
   if (config_.worker().watch() && !setUpWatch()) return false;
   if (!pid_file_.writePid(&error)) {
     LOG(ERROR) << "cannot start: " << error;
+    return false;
+  }
+  return true;
+}
+
+// glog opens a file per process, named with its pid, when a forked child
+// first logs: as `user`, a child cannot create one in the root-owned log_dir
+// (and its lines, onStart's failure among them, were lost). Children log to
+// LOG_DIR/children, which that user owns; the master's own files stay in
+// LOG_DIR, where a worker cannot touch them.
+bool Master::prepareChildLogDir() {
+  const std::string dir = config_.log_dir() + "/children";
+  if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) {
+    PLOG(ERROR) << "cannot start: mkdir(" << dir << ") for the children's logs failed";
+    return false;
+  }
+  if (drop_ && ::chown(dir.c_str(), user_.uid, user_.gid) != 0) {
+    PLOG(ERROR) << "cannot start: chown(" << dir << ") for the children's logs failed";
     return false;
   }
   return true;

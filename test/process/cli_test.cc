@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -114,6 +115,65 @@ TEST(Cli, StalePidFileDoesNotBlockAStart) {
   in >> pid;
   EXPECT_EQ(pid, server.pid());
   EXPECT_EQ(server.stop(), 0);
+}
+
+std::string ToolBin(const char* env, const std::string& fallback) {
+  const char* e = std::getenv(env);
+  return e ? e : fallback;
+}
+
+CmdResult RunCommand(const std::string& command) {
+  FILE* p = popen((command + " 2>&1").c_str(), "r");
+  CmdResult r{-1, ""};
+  if (!p) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int st = pclose(p);
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+TEST(Cli, EveryBinaryPrintsItsVersion) {
+  const std::pair<std::string, std::string> tools[] = {
+      {"solar", SolarBin()},
+      {"solarctl", ToolBin("SOLARCTL", "build/solarctl")},
+      {"solar-cli", ToolBin("SOLAR_CLI", "build/solar-cli")},
+      {"solar-bench", BenchBin()},
+  };
+  for (const auto& [name, bin] : tools) {
+    CmdResult r = RunCommand(bin + " --version");
+    EXPECT_EQ(r.code, 0) << name << ": " << r.out;
+    EXPECT_EQ(r.out.rfind(name + " ", 0), 0u) << r.out;
+    EXPECT_NE(r.out.find(" (worker API "), std::string::npos) << r.out;
+  }
+}
+
+TEST(Cli, BadUsageExitsTwoWithTheUsage) {
+  const std::string ctl = ToolBin("SOLARCTL", "build/solarctl"), cli = ToolBin("SOLAR_CLI", "build/solar-cli");
+  const std::pair<std::string, std::string> cases[] = {
+      {SolarBin() + " -x", "solar: unknown option '-x'"},
+      {SolarBin() + " -c", "solar: option '-c' needs a value"},
+      {SolarBin() + " --test=yes", "solar: option '--test=yes' takes no value"},
+      {SolarBin() + " stray", "solar: unexpected argument 'stray'"},
+      {ctl + " --frobnicate status", "solarctl: unknown option '--frobnicate'"},
+      {ctl + " status stop", "solarctl: unexpected argument 'stop'"},
+      {ctl + " restart", "solarctl: unknown command 'restart'"},
+      {ctl, "solarctl: missing command"},
+      {cli + " -x get k", "solar-cli: unknown option '-x'"},
+      {cli + " bench-direct-pg --clients", "solar-cli bench-direct-pg: option '--clients' needs a value"},
+  };
+  for (const auto& [command, message] : cases) {
+    CmdResult r = RunCommand(command);
+    EXPECT_EQ(r.code, 2) << command << ": " << r.out;
+    EXPECT_NE(r.out.find(message), std::string::npos) << command << ": " << r.out;
+    EXPECT_NE(r.out.find("\nusage: "), std::string::npos) << command << ": " << r.out;
+  }
+  // Long options take --name=value and -cFILE as well as separate words.
+  std::string path = WriteTemp("forms.conf", "workers: 2\n");
+  EXPECT_EQ(RunSolar("--test --config=" + path).code, 0);
+  EXPECT_EQ(RunSolar("-tc" + path).code, 0);
+  unlink(path.c_str());
 }
 
 }  // namespace

@@ -1,9 +1,13 @@
 // Children run as the configured user (all of real/effective/saved/fs ids),
 // with no supplementary groups, pinned to CPU (slot mod online CPUs).
 #include <sched.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <sstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -71,6 +75,33 @@ TEST(PrivilegeDrop, RootAsTheWorkerUserIsWarnedAboutAtStartAndCheck) {
   ASSERT_TRUE(server.start()) << server.log();
   EXPECT_NE(server.log().find("user \"root\" is root: every child"), std::string::npos) << server.log();
   EXPECT_EQ(server.stop(), 0);
+}
+
+TEST(PrivilegeDrop, ChildrenWriteTheirOwnLogFilesUnderLogDir) {
+  // With log_dir, glog opens a file per process; a child running as nobody
+  // cannot create one in the root-owned log_dir, so children log to
+  // log_dir/children, which is theirs (their lines were lost before).
+  char tmpl[] = "/tmp/solar-logs-XXXXXX";
+  const std::string logs = mkdtemp(tmpl);
+  chmod(logs.c_str(), 0755);
+  ServerHarness server("worker { name: \"builtin:kv\" }\nlog_dir: \"" + logs + "\"\n");
+  // The ready line goes to the log file now, not to the output the harness
+  // watches: start() gives up at once, and the workers' files are polled.
+  server.start(std::chrono::milliseconds(100));
+  std::string found;
+  for (int i = 0; i < 100 && found.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    FILE* p = popen(("grep -h 'kv worker 0: serving' " + logs + "/children/solar.log.INFO.* 2>/dev/null").c_str(), "r");
+    char line[512];
+    if (p != nullptr && std::fgets(line, sizeof(line), p) != nullptr) found = line;
+    if (p != nullptr) pclose(p);
+  }
+  EXPECT_NE(found, "") << "no worker log line in " << logs << "/children";
+  struct stat st;
+  ASSERT_EQ(stat((logs + "/children").c_str(), &st), 0);
+  if (geteuid() == 0) EXPECT_EQ(st.st_uid, 65534u);
+  server.stop();
+  [[maybe_unused]] int rc = std::system(("rm -rf '" + logs + "'").c_str());
 }
 
 TEST(PrivilegeDrop, RespawnedChildIsDroppedToo) {

@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <array>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -60,6 +62,107 @@ TEST(Solarctl, ReloadReplacesTheWorkers) {
   EXPECT_EQ(o.code, 0) << o.text;
   ASSERT_TRUE(server.waitForLog("reload (USR1) done", std::chrono::seconds(10)));
   EXPECT_NE(server.childPid("worker 0"), before);
+  EXPECT_EQ(server.stop(), 0);
+}
+
+std::string AdminFlag(const ServerHarness& server) {
+  return " --admin 127.0.0.1:" + std::to_string(server.adminPort());
+}
+
+TEST(Solarctl, FindsAMasterStartedInAnotherDirectoryThroughARelativePidFile) {
+  // The server resolves pid_file against the directory it starts in; solarctl
+  // runs from another one with the same config.
+  ServerHarness server("workers: 1\npid_file: \"run/solar.pid\"\n");
+  const std::string start = server.dir() + "/start", elsewhere = server.dir() + "/elsewhere";
+  ASSERT_EQ(Shell("mkdir -p " + start + "/run " + elsewhere).code, 0);
+  server.setWorkingDir(start);
+  ASSERT_TRUE(server.start()) << server.log();
+  const std::string ctl = "cd " + elsewhere + " && " + CtlBin() + " -c " + server.configPath();
+  Out o = Shell(ctl + AdminFlag(server) + " reload");
+  EXPECT_EQ(o.code, 0) << o.text;
+  EXPECT_NE(o.text.find("rolling reload done (pid " + std::to_string(server.pid())), std::string::npos) << o.text;
+  // From the start directory the same relative path is found directly.
+  o = Shell("cd " + start + " && " + CtlBin() + " -c " + server.configPath() + " --no-wait reload");
+  EXPECT_EQ(o.code, 0) << o.text;
+  o = Shell(ctl + " stop");
+  EXPECT_EQ(o.code, 0) << o.text;
+  EXPECT_NE(o.text.find("stopped (pid "), std::string::npos) << o.text;
+  EXPECT_EQ(server.wait(std::chrono::seconds(5)), 0);
+  // Gone: the message says where it looked and why it could not look further.
+  o = Shell(ctl + " stop");
+  EXPECT_EQ(o.code, 1);
+  EXPECT_NE(o.text.find("no pid file at " + elsewhere + "/run/solar.pid; pid_file run/solar.pid is relative"),
+            std::string::npos)
+      << o.text;
+}
+
+TEST(Solarctl, ReloadWaitsAndFailsWithTheReasonWhenAReplacementCannotStart) {
+  // Started as a service would be, stderr appended to a file: solarctl finds
+  // the reason there (/proc/PID/fd/2). The harness only lends its temp dir.
+  ServerHarness server;
+  const std::string conf = server.dir() + "/fail.conf", out = server.dir() + "/server.log";
+  const std::string flag = server.dir() + "/fail-start";
+  std::ofstream(conf) << "listen: \"127.0.0.1:0\"\nadmin_listen: \"127.0.0.1:0\"\npid_file: \"" << server.pidFile()
+                      << "\"\nstate_dir: \"" << server.dir() << "/state\"\nworkers: 2\n"
+                      << "worker { name: \"builtin:debug\" }\n";
+  const std::string env = "SOLAR_DEBUG_FAIL_START=" + flag + " ";
+  ASSERT_EQ(Shell(env + SolarBin() + " -c " + conf + " >>" + out + " 2>&1 &").code, 0);
+  struct StopAtEnd {
+    std::string pid_file;
+    ~StopAtEnd() {
+      pid_t pid = 0;
+      std::ifstream(pid_file) >> pid;
+      if (pid > 0) kill(pid, SIGKILL);
+    }
+  } stop_at_end{server.pidFile()};
+  std::string log;
+  int admin = 0;
+  for (int i = 0; i < 200 && admin == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::ifstream in(out);
+    log.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t at = log.find("; admin on 127.0.0.1:");
+    if (at != std::string::npos) admin = std::atoi(log.c_str() + at + 21);
+  }
+  ASSERT_GT(admin, 0) << log;
+  const std::string ctl = "cd / && " + CtlBin() + " -c " + conf + " --admin 127.0.0.1:" + std::to_string(admin);
+
+  std::ofstream(flag) << "1";
+  Out o = Shell(ctl + " reload");
+  EXPECT_EQ(o.code, 1) << o.text;
+  EXPECT_NE(o.text.find("rolling reload failed: the master stopped it"), std::string::npos) << o.text;
+  EXPECT_NE(o.text.find("onStart failed: asked to fail: " + flag), std::string::npos) << o.text;
+  EXPECT_NE(o.text.find("reload (USR1) stopped: the replacement for worker 0"), std::string::npos) << o.text;
+  // The cause gone, the same command succeeds.
+  unlink(flag.c_str());
+  o = Shell(ctl + " reload");
+  EXPECT_EQ(o.code, 0) << o.text;
+  EXPECT_NE(o.text.find("rolling reload done"), std::string::npos) << o.text;
+  o = Shell(ctl + " stop");
+  EXPECT_EQ(o.code, 0) << o.text;
+}
+
+TEST(Solarctl, ReconfigureRefusesABadFileWithoutSignallingTheMaster) {
+  ServerHarness server("workers: 1\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  const std::string ctl = CtlBin() + " -c " + server.configPath() + AdminFlag(server);
+  Out o = Shell(ctl + " reconfigure");
+  EXPECT_EQ(o.code, 0) << o.text;
+  EXPECT_NE(o.text.find("reconfigure and reload done"), std::string::npos) << o.text;
+  // A worker the check cannot load: solar -t says why, no HUP is sent.
+  std::ifstream in(server.configPath());
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t at = text.find("builtin:echo");
+  ASSERT_NE(at, std::string::npos) << text;
+  std::ofstream(server.configPath()) << text.replace(at, 12, "builtin:nope");
+  Out bad = Shell(ctl + " reconfigure");
+  EXPECT_EQ(bad.code, 1) << bad.text;
+  EXPECT_NE(bad.text.find("builtin:nope"), std::string::npos) << bad.text;
+  EXPECT_NE(bad.text.find("was not signalled"), std::string::npos) << bad.text;
+  const std::string log = server.log();
+  const size_t first = log.find("HUP: configuration re-read");
+  ASSERT_NE(first, std::string::npos) << log;
+  EXPECT_EQ(log.find("HUP: configuration re-read", first + 1), std::string::npos) << "a second HUP came: " << log;
   EXPECT_EQ(server.stop(), 0);
 }
 

@@ -99,6 +99,43 @@ TEST(BenchOptions, HelpNeedsNoTarget) {
   EXPECT_NE(UsageText().find("--rate"), std::string::npos);
 }
 
+TEST(BenchOptions, VersionNeedsNoTarget) {
+  const ParseResult r = Parse({"--version"});
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_TRUE(r.options.version);
+  EXPECT_NE(UsageText().find("--version"), std::string::npos);
+}
+
+TEST(BenchOptions, OptionsMayFollowTheTargetAndDoubleDashEndsThem) {
+  ParseResult r = Parse({"h:1", "-c", "4", "--pipeline=3"});
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.options.target, "h:1");
+  EXPECT_EQ(r.options.connections, 4);
+  EXPECT_EQ(r.options.pipeline, 3);
+  r = Parse({"-c", "2", "--", "h:1"});
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.options.target, "h:1");
+  EXPECT_NE(ErrorFor({"--", "-c", "h:1"}).find("more than one target"), std::string::npos);
+}
+
+TEST(BenchOptions, AUniquePrefixOfALongOptionIsEnough) {
+  const ParseResult r = Parse({"--conn", "6", "--pipe=2", "h:1"});
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.options.connections, 6);
+  EXPECT_EQ(r.options.pipeline, 2);
+  EXPECT_EQ(ErrorFor({"--kv", "1", "h:1"}), "unknown option '--kv'");  // --kv-get-ratio or --kv-keys?
+}
+
+TEST(BenchOptions, EachParseStartsAfresh) {
+  // getopt keeps its scan in globals; an error in the middle of "-xc" must
+  // not leak into the next parse.
+  EXPECT_EQ(ErrorFor({"-xc", "5", "h:1"}), "unknown option '-x'");
+  const ParseResult r = Parse({"-c", "3", "h:1"});
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.options.connections, 3);
+  EXPECT_EQ(ErrorFor({"h:1", "-hc"}), "option '-c' needs a value");  // -h, then -c without its value
+}
+
 TEST(BenchOptions, UnknownOptionIsNamed) {
   EXPECT_EQ(ErrorFor({"--frobnicate", "h:1"}), "unknown option '--frobnicate'");
   EXPECT_EQ(ErrorFor({"-x", "h:1"}), "unknown option '-x'");

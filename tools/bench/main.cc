@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <string>
 
+#include "base/version.h"
 #include "options.h"
 #include "report.h"
 #include "runner.h"
@@ -16,8 +17,12 @@ namespace {
 
 constexpr int kExitUsage = 2;
 
+// Bad usage: what is wrong, the synopsis (the usage text up to its first blank
+// line), exit 2 — as the other tools do.
 int UsageError(const std::string& message) {
-  std::fprintf(stderr, "solar-bench: %s\nTry 'solar-bench --help'.\n", message.c_str());
+  const std::string usage = solar::bench::UsageText();
+  std::fprintf(stderr, "solar-bench: %s\n%sTry 'solar-bench --help'.\n", message.c_str(),
+               usage.substr(0, usage.find("\n\n") + 1).c_str());
   return kExitUsage;
 }
 
@@ -37,6 +42,10 @@ int main(int argc, char** argv) {
   const Options& options = parsed.options;
   if (options.help) {
     std::fputs(UsageText().c_str(), stdout);
+    return 0;
+  }
+  if (options.version) {
+    std::printf("%s\n", solar::VersionLine("solar-bench").c_str());
     return 0;
   }
 

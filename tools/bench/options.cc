@@ -1,5 +1,7 @@
 #include "options.h"
 
+#include <getopt.h>
+
 #include <cctype>
 #include <cerrno>
 #include <cmath>
@@ -146,6 +148,10 @@ std::vector<Spec> Specs() {
          o->help = true;
          return std::string();
        }},
+      {0, "version", false, [](const std::string&, Options* o) {
+         o->version = true;
+         return std::string();
+       }},
   };
 }
 
@@ -254,58 +260,64 @@ ParseResult ParseOptions(const std::vector<std::string>& args) {
   const std::vector<Spec> specs = Specs();
   std::vector<std::string> positional;
 
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    if (arg.size() < 2 || arg[0] != '-') {
-      positional.push_back(arg);
+  // getopt_long's tables from the specs: a long-only option gets a value
+  // above any char. "-" returns the other words in order (as 1), so the
+  // result does not depend on $POSIXLY_CORRECT; ":" reports a missing value
+  // apart from an unknown option.
+  std::string shorts = "-:";
+  std::vector<option> longs;
+  auto id = [&](size_t i) { return specs[i].short_name != 0 ? specs[i].short_name : 256 + static_cast<int>(i); };
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const Spec& s = specs[i];
+    if (s.short_name != 0) shorts += std::string(1, s.short_name) + (s.takes_value ? ":" : "");
+    longs.push_back({s.long_name, s.takes_value ? required_argument : no_argument, nullptr, id(i)});
+  }
+  longs.push_back({nullptr, 0, nullptr, 0});
+  // getopt wants argv as main() has it: a program name first, writable strings.
+  std::vector<std::string> words = {"solar-bench"};
+  words.insert(words.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& w : words) argv.push_back(w.data());
+  argv.push_back(nullptr);
+  const int argc = static_cast<int>(words.size());
+
+  optind = 0;  // glibc: 0 starts a fresh scan (a previous call may have stopped inside "-xyz")
+  opterr = 0;  // never print: the caller does
+  for (int c; (c = getopt_long(argc, argv.data(), shorts.c_str(), longs.data(), nullptr)) != -1;) {
+    if (c == 1) {
+      positional.emplace_back(optarg);
       continue;
     }
-    if (arg == "--") {
-      positional.insert(positional.end(), args.begin() + static_cast<long>(i) + 1, args.end());
-      break;
-    }
-    // Find the spec and any value glued to it: --name=value, -c100.
+    // The word getopt just finished; for a long option it is the whole "--name[=value]".
+    const std::string arg = argv[static_cast<size_t>(optind - 1)];
+    const bool long_form = arg.rfind("--", 0) == 0;
     const Spec* spec = nullptr;
-    std::string value;
-    bool has_value = false;
-    if (arg[1] == '-') {
-      const size_t eq = arg.find('=');
-      const std::string name = arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
-      for (const Spec& s : specs) {
-        if (name == s.long_name) spec = &s;
-      }
-      if (eq != std::string::npos) {
-        value = arg.substr(eq + 1);
-        has_value = true;
-      }
-    } else {
-      for (const Spec& s : specs) {
-        if (s.short_name != 0 && arg[1] == s.short_name) spec = &s;
-      }
-      if (arg.size() > 2) {
-        value = arg.substr(2);
-        has_value = true;
-      }
+    for (size_t i = 0; i < specs.size(); ++i) {
+      if (id(i) == (c == ':' || c == '?' ? optopt : c)) spec = &specs[i];
     }
-    if (spec == nullptr) {
-      result.error = "unknown option '" + arg + "'";
+    const std::string short_form = "-" + std::string(1, static_cast<char>(optopt));
+    if (c == ':') {
+      result.error = "option '" + (long_form ? arg : short_form) + "' needs a value";
       return result;
     }
-    if (spec->takes_value && !has_value) {
-      if (i + 1 >= args.size()) {
-        result.error = "option '" + arg + "' needs a value";
-        return result;
+    if (c == '?') {
+      // optopt 0: an unknown (or ambiguous) long option; a known one: a value
+      // given to a flag (--help=yes); anything else: an unknown short option.
+      if (optopt == 0) {
+        result.error = "unknown option '" + arg + "'";
+      } else if (spec != nullptr && long_form) {
+        result.error = "option '" + arg + "' takes no value";
+      } else {
+        result.error = "unknown option '" + short_form + "'";
       }
-      value = args[++i];
-    } else if (!spec->takes_value && has_value) {
-      result.error = "option '" + arg + "' takes no value";
       return result;
     }
-    result.error = spec->apply(value, &o);
+    result.error = spec->apply(optarg != nullptr ? optarg : "", &o);
     if (!result.ok()) return result;
   }
+  for (int i = optind; i < argc; ++i) positional.emplace_back(argv[static_cast<size_t>(i)]);  // after "--"
 
-  if (o.help) return result;
+  if (o.help || o.version) return result;
   if (positional.empty()) {
     result.error = "missing target HOST:PORT";
     return result;
@@ -353,6 +365,7 @@ std::string UsageText() {
          "      --json FILE|-     also write the results as JSON (- = stdout; the text goes to stderr)\n"
          "      --seed N          seed of the payload generator [1]\n"
          "  -h, --help            this text\n"
+         "      --version         print the version and exit\n"
          "\n"
          "Exit status: 0 if every request succeeded, 1 if any failed (or none completed),\n"
          "2 on a usage error.\n";

@@ -4,7 +4,10 @@
 //
 // ParseOptions never exits and never prints: it returns the options or one
 // error message, so main() decides (usage error = exit code 2) and tests can
-// drive it with plain vectors. The option set follows wrk and memtier_benchmark.
+// drive it with plain vectors. The option set follows wrk and memtier_benchmark;
+// getopt_long reads it (--name=value, -c100, unique prefixes of long names,
+// options before or after the target, "--" ends the options). Not reentrant:
+// getopt keeps its scan in globals, so call it from one thread at a time.
 // Runs in: solar-bench main thread.
 #pragma once
 
@@ -43,6 +46,7 @@ struct Options {
   std::string json_path;                // "" = none, "-" = stdout
   uint64_t seed = 1;
   bool help = false;
+  bool version = false;  // --version: print VersionLine("solar-bench") and exit 0
 
   // Whether the run stops at a deadline (else it stops when `requests` are done).
   bool hasDeadline() const { return duration_given || requests == 0; }

@@ -1,5 +1,7 @@
 #include "cli_command.h"
 
+#include <getopt.h>
+
 #include <cstdio>
 
 namespace solar::cli {
@@ -25,6 +27,7 @@ std::string CliUsage() {
          "       solar-cli [options] del KEY\n"
          "       solar-cli [options] scan PREFIX [--limit N] [--start-after KEY] [--keys-only]\n"
          "       solar-cli bench-direct-pg --help       (the comparison client, docs/kv.md)\n"
+         "       solar-cli --version\n"
          "\n"
          "Talks to a solar server running builtin:kv (proto/kv.proto).\n"
          "\n"
@@ -33,6 +36,7 @@ std::string CliUsage() {
          "  -t, --timeout MS        give up on an answer after MS milliseconds [5000]\n"
          "  -r, --raw               get: print the value exactly, no newline after it\n"
          "  -h, --help              this text\n"
+         "      --version           print the version and exit\n"
          "\n"
          "Output: get prints the value; scan prints KEY<TAB>VALUE per line (KEY only with\n"
          "--keys-only), bytes other than printable ASCII as \\xNN and '\\' as \\\\; put and\n"
@@ -40,6 +44,11 @@ std::string CliUsage() {
          "\n"
          "Exit status: 0 ok, 1 key not found, 2 usage error, 3 error reply (the message\n"
          "goes to stderr), 4 no answer (cannot connect, timed out).\n";
+}
+
+std::string CliUsageHint() {
+  const std::string usage = CliUsage();
+  return usage.substr(0, usage.find("\n\n") + 1) + "Try 'solar-cli --help'.\n";
 }
 
 CliParse ParseCli(const std::vector<std::string>& args, const std::string& env_server) {
@@ -50,54 +59,76 @@ CliParse ParseCli(const std::vector<std::string>& args, const std::string& env_s
   long limit = -1;
   std::string start_after;
   bool keys_only = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](std::string* out) {
-      if (i + 1 >= args.size()) {
-        p.error = "option " + a + " needs a value";
-        return false;
+
+  // getopt_long. "-" returns the words in order (as 1), so options may come
+  // before or after them ("scan user: --limit 10") whatever $POSIXLY_CORRECT
+  // says; ":" tells a missing value from an unknown option; "--" ends the
+  // options (a key that starts with '-'). Long-only options get values above
+  // any char.
+  enum { kLimit = 256, kStartAfter, kKeysOnly, kVersion };
+  static const option kLong[] = {{"server", required_argument, nullptr, 's'},
+                                 {"udp", no_argument, nullptr, 'u'},
+                                 {"timeout", required_argument, nullptr, 't'},
+                                 {"raw", no_argument, nullptr, 'r'},
+                                 {"help", no_argument, nullptr, 'h'},
+                                 {"limit", required_argument, nullptr, kLimit},
+                                 {"start-after", required_argument, nullptr, kStartAfter},
+                                 {"keys-only", no_argument, nullptr, kKeysOnly},
+                                 {"version", no_argument, nullptr, kVersion},
+                                 {nullptr, 0, nullptr, 0}};
+  std::vector<std::string> argv_words = {"solar-cli"};
+  argv_words.insert(argv_words.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& w : argv_words) argv.push_back(w.data());
+  argv.push_back(nullptr);
+  const int argc = static_cast<int>(argv_words.size());
+  optind = 0;  // glibc: a fresh scan, whatever an earlier call left
+  opterr = 0;  // never print: main() does
+  for (int o; (o = getopt_long(argc, argv.data(), "-:s:ut:rh", kLong, nullptr)) != -1;) {
+    const std::string arg = argv[static_cast<size_t>(optind - 1)];  // a long option's whole word
+    const bool long_form = arg.rfind("--", 0) == 0;
+    const std::string v = optarg != nullptr ? optarg : "";
+    switch (o) {
+      case 1: words.push_back(v); break;
+      case 's': c.server = v; break;
+      case 'u': c.udp = true; break;
+      case 'r': c.raw = true; break;
+      case 'h': c.help = true; return p;
+      case kVersion: c.version = true; return p;
+      case kKeysOnly: keys_only = true; break;
+      case kStartAfter: start_after = v; break;
+      case 't': {
+        long ms = 0;
+        if (!ParseNumber(v, 1, 3600000, &ms)) {
+          p.error = "invalid timeout '" + v + "': milliseconds, 1..3600000";
+          return p;
+        }
+        c.timeout_ms = static_cast<int>(ms);
+        break;
       }
-      *out = args[++i];
-      return true;
-    };
-    std::string v;
-    if (a == "--") {
-      words.insert(words.end(), args.begin() + static_cast<long>(i) + 1, args.end());
-      break;
-    } else if (a == "-s" || a == "--server") {
-      if (!value(&c.server)) return p;
-    } else if (a == "-u" || a == "--udp") {
-      c.udp = true;
-    } else if (a == "-t" || a == "--timeout") {
-      long ms = 0;
-      if (!value(&v)) return p;
-      if (!ParseNumber(v, 1, 3600000, &ms)) {
-        p.error = "invalid timeout '" + v + "': milliseconds, 1..3600000";
+      case kLimit:
+        if (!ParseNumber(v, 1, 1000000, &limit)) {
+          p.error = "invalid limit '" + v + "': 1..1000000";
+          return p;
+        }
+        break;
+      case ':':
+        p.error = "option " + (long_form ? arg : "-" + std::string(1, static_cast<char>(optopt))) + " needs a value";
+        return p;
+      default: {  // '?': optopt 0 is an unknown long option, a flag's id a value given to it (--udp=1)
+        const bool flag = optopt == 'u' || optopt == 'r' || optopt == 'h' || optopt == kKeysOnly || optopt == kVersion;
+        if (optopt == 0) {
+          p.error = "unknown option '" + arg + "'";
+        } else if (flag && long_form) {
+          p.error = "option '" + arg + "' takes no value";
+        } else {
+          p.error = "unknown option '-" + std::string(1, static_cast<char>(optopt)) + "'";
+        }
         return p;
       }
-      c.timeout_ms = static_cast<int>(ms);
-    } else if (a == "-r" || a == "--raw") {
-      c.raw = true;
-    } else if (a == "-h" || a == "--help") {
-      c.help = true;
-      return p;
-    } else if (a == "--limit") {
-      if (!value(&v)) return p;
-      if (!ParseNumber(v, 1, 1000000, &limit)) {
-        p.error = "invalid limit '" + v + "': 1..1000000";
-        return p;
-      }
-    } else if (a == "--start-after") {
-      if (!value(&start_after)) return p;
-    } else if (a == "--keys-only") {
-      keys_only = true;
-    } else if (a.size() > 1 && a[0] == '-' && a != "-") {
-      p.error = "unknown option '" + a + "'";
-      return p;
-    } else {
-      words.push_back(a);
     }
   }
+  for (int i = optind; i < argc; ++i) words.emplace_back(argv[static_cast<size_t>(i)]);  // after "--"
   if (words.empty()) {
     p.error = "missing command: get, put, del or scan";
     return p;

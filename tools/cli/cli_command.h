@@ -31,6 +31,7 @@ struct CliCommand {
   bool raw = false;           // get: print the value without a trailing newline
   bool value_from_stdin = false;  // put KEY -
   bool help = false;
+  bool version = false;       // --version
   std::string verb;           // get put del scan
   kv::KvRequest request;
 };
@@ -42,9 +43,13 @@ struct CliParse {
 };
 
 // `args` excludes argv[0]. `env_server` is $SOLAR_SERVER ("" when unset); -s wins.
+// getopt_long reads the options, so it is not reentrant (getopt's globals).
 CliParse ParseCli(const std::vector<std::string>& args, const std::string& env_server);
 
 std::string CliUsage();
+// What a usage error prints after its message: CliUsage()'s synopsis (up to
+// its first blank line) and where the rest is.
+std::string CliUsageHint();
 
 // What to print for a reply, and the exit code.
 struct CliOutput {

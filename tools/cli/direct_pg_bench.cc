@@ -1,5 +1,6 @@
 #include "direct_pg_bench.h"
 
+#include <getopt.h>
 #include <libpq-fe.h>
 
 #include <algorithm>
@@ -46,46 +47,79 @@ const char* kUsage =
     "as a web tier without solar would run it. Defaults: -c 10 -d 5 --get-ratio 0.9\n"
     "--keys 10000 --value-size 100 --table kv.\n";
 
+// Fills *o from `args`. False with *error set on a usage error, or with
+// *error "" for --help.
 bool Parse(const std::vector<std::string>& args, Options* o, std::string* error) {
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "-h" || a == "--help") {
-      *error = "";
-      return false;
-    }
-    if (i + 1 >= args.size()) {
-      *error = "option " + a + " needs a value (or is unknown)";
-      return false;
-    }
-    const std::string v = args[++i];
+  // getopt_long; every option but --help takes a value. "-" hands back stray
+  // words in order (as 1) to refuse them; ":" tells a missing value apart.
+  enum { kDsn = 256, kTable, kJson, kGetRatio, kKeys, kValueSize };
+  static const option kLong[] = {{"dsn", required_argument, nullptr, kDsn},
+                                 {"table", required_argument, nullptr, kTable},
+                                 {"json", required_argument, nullptr, kJson},
+                                 {"clients", required_argument, nullptr, 'c'},
+                                 {"duration", required_argument, nullptr, 'd'},
+                                 {"get-ratio", required_argument, nullptr, kGetRatio},
+                                 {"keys", required_argument, nullptr, kKeys},
+                                 {"value-size", required_argument, nullptr, kValueSize},
+                                 {"help", no_argument, nullptr, 'h'},
+                                 {nullptr, 0, nullptr, 0}};
+  std::vector<std::string> words = {"solar-cli bench-direct-pg"};
+  words.insert(words.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& w : words) argv.push_back(w.data());
+  argv.push_back(nullptr);
+  const int argc = static_cast<int>(words.size());
+  optind = 0;
+  opterr = 0;
+  for (int c; (c = getopt_long(argc, argv.data(), "-:c:d:h", kLong, nullptr)) != -1;) {
+    const std::string arg = argv[static_cast<size_t>(optind - 1)];  // a long option's whole word
+    const bool long_form = arg.rfind("--", 0) == 0;
+    const std::string v = optarg != nullptr ? optarg : "";
     char* end = nullptr;
-    if (a == "--dsn") {
-      o->dsn = v;
-    } else if (a == "--table") {
-      o->table = v;
-    } else if (a == "--json") {
-      o->json = v;
-    } else if (a == "-c" || a == "--clients") {
-      o->clients = static_cast<int>(std::strtol(v.c_str(), &end, 10));
-      if (*end || o->clients < 1 || o->clients > 1000) *error = "clients: 1..1000";
-    } else if (a == "-d" || a == "--duration") {
-      o->seconds = std::strtod(v.c_str(), &end);
-      if (*end || o->seconds <= 0) *error = "duration: seconds > 0";
-    } else if (a == "--get-ratio") {
-      o->get_ratio = std::strtod(v.c_str(), &end);
-      if (*end || o->get_ratio < 0 || o->get_ratio > 1) *error = "get-ratio: 0..1";
-    } else if (a == "--keys") {
-      o->keys = std::strtoull(v.c_str(), &end, 10);
-      if (*end || o->keys < 1) *error = "keys: >= 1";
-    } else if (a == "--value-size") {
-      o->value_size = std::strtoull(v.c_str(), &end, 10);
-      if (*end || o->value_size > (1u << 20)) *error = "value-size: 0..1048576";
-    } else {
-      *error = "unknown option '" + a + "'";
+    switch (c) {
+      case 'h':
+        *error = "";
+        return false;
+      case kDsn: o->dsn = v; break;
+      case kTable: o->table = v; break;
+      case kJson: o->json = v; break;
+      case 'c':
+        o->clients = static_cast<int>(std::strtol(v.c_str(), &end, 10));
+        if (v.empty() || *end || o->clients < 1 || o->clients > 1000) *error = "clients: 1..1000";
+        break;
+      case 'd':
+        o->seconds = std::strtod(v.c_str(), &end);
+        if (v.empty() || *end || o->seconds <= 0) *error = "duration: seconds > 0";
+        break;
+      case kGetRatio:
+        o->get_ratio = std::strtod(v.c_str(), &end);
+        if (v.empty() || *end || o->get_ratio < 0 || o->get_ratio > 1) *error = "get-ratio: 0..1";
+        break;
+      case kKeys:
+        o->keys = std::strtoull(v.c_str(), &end, 10);
+        if (v.empty() || *end || o->keys < 1) *error = "keys: >= 1";
+        break;
+      case kValueSize:
+        o->value_size = std::strtoull(v.c_str(), &end, 10);
+        if (v.empty() || *end || o->value_size > (1u << 20)) *error = "value-size: 0..1048576";
+        break;
+      case 1: *error = "unexpected argument '" + v + "'"; break;
+      case ':':
+        *error = "option '" + (long_form ? arg : std::string("-") + static_cast<char>(optopt)) + "' needs a value";
+        break;
+      default:  // '?': optopt 0 is an unknown long option; 'h' is --help=...
+        if (optopt == 0) {
+          *error = "unknown option '" + arg + "'";
+        } else if (optopt == 'h' && long_form) {
+          *error = "option '" + arg + "' takes no value";
+        } else {
+          *error = "unknown option '-" + std::string(1, static_cast<char>(optopt)) + "'";
+        }
     }
     if (!error->empty()) return false;
   }
-  if (o->dsn.empty()) *error = "--dsn is required";
+  if (optind < argc) *error = "unexpected argument '" + std::string(argv[static_cast<size_t>(optind)]) + "'";
+  else if (o->dsn.empty()) *error = "--dsn is required";
   return error->empty();
 }
 
@@ -124,7 +158,9 @@ int RunDirectPgBench(const std::vector<std::string>& args) {
       std::fputs(kUsage, stdout);
       return 0;
     }
-    std::fprintf(stderr, "solar-cli bench-direct-pg: %s\n%s", error.c_str(), kUsage);
+    const std::string usage = kUsage;  // its synopsis: up to the blank line
+    std::fprintf(stderr, "solar-cli bench-direct-pg: %s\n%sTry 'solar-cli bench-direct-pg --help'.\n", error.c_str(),
+                 usage.substr(0, usage.find("\n\n") + 1).c_str());
     return 2;
   }
   std::vector<ThreadResult> results(static_cast<size_t>(o.clients));

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "base/version.h"
 #include "cli_command.h"
 #include "direct_pg_bench.h"
 #include "kv_client.h"
@@ -22,12 +23,16 @@ int main(int argc, char** argv) {
   const char* env = std::getenv("SOLAR_SERVER");
   CliParse parsed = ParseCli(args, env ? env : "");
   if (!parsed.ok()) {
-    std::fprintf(stderr, "solar-cli: %s\nTry 'solar-cli --help'.\n", parsed.error.c_str());
+    std::fprintf(stderr, "solar-cli: %s\n%s", parsed.error.c_str(), CliUsageHint().c_str());
     return kExitUsage;
   }
   CliCommand& command = parsed.command;
   if (command.help) {
     std::fputs(CliUsage().c_str(), stdout);
+    return kExitOk;
+  }
+  if (command.version) {
+    std::printf("%s\n", solar::VersionLine("solar-cli").c_str());
     return kExitOk;
   }
   if (command.value_from_stdin) {

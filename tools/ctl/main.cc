@@ -1,92 +1,129 @@
 // solarctl: control a running solar from the shell.
 //
-//   solarctl [-c CONFIG] [--admin HOST:PORT] status|reload|reconfigure|stop|check
+//   solarctl [-c CONFIG] [--admin HOST:PORT] [--timeout S | --no-wait] status|reload|reconfigure|stop|check
 //
 // The master is found through the pid file named in the config (the embedded
-// defaults without -c), the admin endpoint through admin_listen or --admin.
-// Exit status: 0 done, 1 failed (not running, refused, timed out), 2 usage.
-#include <arpa/inet.h>
+// defaults without -c), resolved as the server resolved it (master_locator.h);
+// the admin endpoint through admin_listen or --admin. reload and reconfigure
+// wait for the outcome (reload.h), stop until the master has exited.
+// Exit status: 0 done, 1 failed (not running, refused, reload failed, timed
+// out), 2 usage.
+#include <getopt.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <string>
 #include <thread>
 
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 
+#include "admin_client.h"
 #include "base/socket_address.h"
+#include "base/version.h"
 #include "config/config.h"
-#include "sys/pidfile.h"
+#include "master_locator.h"
+#include "reload.h"
 
 namespace {
 
-void Usage(FILE* out) {
-  std::fprintf(out,
-               "usage: solarctl [-c CONFIG] [--admin HOST:PORT] COMMAND\n"
-               "  status       the processes and their counters (from the admin endpoint)\n"
-               "  reload       rolling reload of the workers (USR1): new module code, no failed request\n"
-               "  reconfigure  re-read the config, then reload (HUP)\n"
-               "  stop         graceful stop (TERM); waits until the master has exited\n"
-               "  check        check the config and that the worker loads (solar -t)\n");
+using solar::ctl::MasterLocation;
+
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+
+const char kUsage[] =
+    "usage: solarctl [-c CONFIG] [--admin HOST:PORT] [--timeout S | --no-wait] COMMAND\n"
+    "       solarctl --version\n"
+    "\n"
+    "  status       the processes and their counters (from the admin endpoint)\n"
+    "  reload       rolling reload of the workers (USR1): new module code, no failed request;\n"
+    "               waits until it is done, and fails with the reason if the master stopped it\n"
+    "  reconfigure  check the config (solar -t), then re-read it and reload (HUP); waits likewise\n"
+    "  stop         graceful stop (TERM); waits until the master has exited\n"
+    "  check        check the config and that the worker loads (solar -t)\n"
+    "\n"
+    "  -c, --config FILE      the server's configuration [the embedded defaults]\n"
+    "  -a, --admin HOST:PORT  the admin endpoint [the config's admin_listen]\n"
+    "  -w, --timeout S        how long reload, reconfigure and stop wait, in seconds\n"
+    "                         [long enough for every worker to be replaced; stop: graceful_timeout_ms + 5 s]\n"
+    "      --no-wait          reload, reconfigure: send the signal and return\n"
+    "  -h, --help             this help\n"
+    "      --version          print the version and exit\n"
+    "\n"
+    "Exit status: 0 done, 1 failed (not running, refused, reload failed, timed out), 2 usage error.\n";
+
+int UsageError(const std::string& problem) {
+  const std::string usage = kUsage;
+  std::fprintf(stderr, "solarctl: %s\n%sTry 'solarctl --help'.\n", problem.c_str(),
+               usage.substr(0, usage.find("\n\n") + 1).c_str());
+  return kExitUsage;
 }
 
-// True while `pid` runs (a zombie has exited: its parent just has not reaped it).
-bool Alive(pid_t pid) {
-  if (kill(pid, 0) != 0) return false;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string s((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  size_t rp = s.rfind(')');
-  return rp == std::string::npos || rp + 2 >= s.size() || s[rp + 2] != 'Z';
-}
+struct Args {
+  std::string config_path;
+  std::string admin;
+  std::string command;
+  int64_t timeout_ms = 0;  // 0: each command's default
+  bool wait = true;
+};
 
-// The running master's pid, or -1 with a message saying why not.
-pid_t RunningMaster(const solar::Config& config, std::string* why) {
-  pid_t pid = solar::ReadPidFile(config.pid_file());
-  if (pid <= 0) {
-    *why = "solar is not running (no pid file at " + config.pid_file() + ")";
-    return -1;
+// Parses argv with getopt_long into *args. Returns -1 to go on, or the exit
+// code (0 after --help or --version, 2 on a usage error).
+int ParseArgs(int argc, char** argv, Args* args) {
+  enum { kNoWait = 256, kVersion };
+  static const option kLong[] = {{"config", required_argument, nullptr, 'c'},
+                                 {"admin", required_argument, nullptr, 'a'},
+                                 {"timeout", required_argument, nullptr, 'w'},
+                                 {"no-wait", no_argument, nullptr, kNoWait},
+                                 {"help", no_argument, nullptr, 'h'},
+                                 {"version", no_argument, nullptr, kVersion},
+                                 {nullptr, 0, nullptr, 0}};
+  opterr = 0;  // the messages below say it the way every solar tool does
+  // "-": the command word comes back in order (as 1), wherever it stands.
+  for (int c; (c = getopt_long(argc, argv, "-:c:a:w:h", kLong, nullptr)) != -1;) {
+    const std::string arg = argv[optind - 1];  // a long option's whole word
+    const bool long_form = arg.rfind("--", 0) == 0;
+    switch (c) {
+      case 1:
+        if (!args->command.empty()) return UsageError("unexpected argument '" + std::string(optarg) + "'");
+        args->command = optarg;
+        break;
+      case 'c': args->config_path = optarg; break;
+      case 'a': args->admin = optarg; break;
+      case 'w': {
+        char* end = nullptr;
+        const double s = std::strtod(optarg, &end);
+        if (*optarg == '\0' || *end != '\0' || !std::isfinite(s) || s <= 0 || s > 86400) {
+          return UsageError("invalid timeout '" + std::string(optarg) + "': seconds, more than 0");
+        }
+        args->timeout_ms = static_cast<int64_t>(std::ceil(s * 1000));
+        break;
+      }
+      case kNoWait: args->wait = false; break;
+      case 'h': std::fputs(kUsage, stdout); return 0;
+      case kVersion: std::printf("%s\n", solar::VersionLine("solarctl").c_str()); return 0;
+      case ':':
+        return UsageError("option '" + (long_form ? arg : std::string("-") + static_cast<char>(optopt)) +
+                          "' needs a value");
+      default:  // '?': optopt 0 is an unknown long option, a flag's id a value given to it
+        if (optopt == 0) return UsageError("unknown option '" + arg + "'");
+        if (long_form && (optopt == 'h' || optopt == kNoWait || optopt == kVersion)) {
+          return UsageError("option '" + arg + "' takes no value");
+        }
+        return UsageError("unknown option '-" + std::string(1, static_cast<char>(optopt)) + "'");
+    }
   }
-  if (!Alive(pid)) {
-    *why = "solar is not running (" + config.pid_file() + " names pid " + std::to_string(pid) +
-           ", which is gone: a stale file from a crash)";
-    return -1;
+  for (int i = optind; i < argc; ++i) {  // after "--"
+    if (!args->command.empty()) return UsageError("unexpected argument '" + std::string(argv[i]) + "'");
+    args->command = argv[i];
   }
-  return pid;
-}
-
-bool HttpGet(const solar::SocketAddress& addr, const std::string& path, std::string* body, std::string* why) {
-  int fd = socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
-  timeval tv{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  if (fd < 0 || connect(fd, addr.get(), addr.length) != 0) {
-    *why = "cannot reach the admin endpoint at " + addr.toString() + ": " + std::strerror(errno);
-    if (fd >= 0) close(fd);
-    return false;
-  }
-  std::string req = "GET " + path + " HTTP/1.0\r\nHost: solar\r\n\r\n";
-  if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
-    *why = "sending to the admin endpoint failed";
-    close(fd);
-    return false;
-  }
-  std::string resp;
-  char buf[8192];
-  for (ssize_t n; (n = recv(fd, buf, sizeof(buf), 0)) > 0;) resp.append(buf, static_cast<size_t>(n));
-  close(fd);
-  size_t split = resp.find("\r\n\r\n");
-  if (resp.rfind("HTTP/1.", 0) != 0 || split == std::string::npos || resp.find(" 200 ") > resp.find("\r\n")) {
-    *why = "unexpected answer from the admin endpoint: " + resp.substr(0, resp.find("\r\n"));
-    return false;
-  }
-  *body = resp.substr(split + 4);
-  return true;
+  if (args->command.empty()) return UsageError("missing command: status, reload, reconfigure, stop or check");
+  return -1;
 }
 
 std::string Field(const google::protobuf::Struct& s, const std::string& key) {
@@ -104,23 +141,26 @@ int Status(const solar::Config& config, const std::string& admin) {
   const std::string where = admin.empty() ? config.admin_listen() : admin;
   if (where.empty()) {
     std::fprintf(stderr, "solarctl: the admin endpoint is off (admin_listen is \"\"); pass --admin\n");
-    return 1;
+    return kExitFailed;
   }
   if (!solar::ParseSocketAddress(where, &addr, &why)) {
     std::fprintf(stderr, "solarctl: admin address: %s\n", why.c_str());
-    return 1;
+    return kExitFailed;
   }
   std::string body;
-  if (!HttpGet(addr, "/status", &body, &why)) {
+  solar::ctl::AdminClient client(addr, 5000);
+  if (!client.get("/status", &body, &why)) {
+    MasterLocation master;
     std::string not_running;
-    if (RunningMaster(config, &not_running) < 0) why = not_running;
+    if (!solar::ctl::LocateMaster(config.pid_file(), &master, &not_running)) why = not_running;
     std::fprintf(stderr, "solarctl: %s\n", why.c_str());
-    return 1;
+    return kExitFailed;
   }
   google::protobuf::Struct status;
-  if (!google::protobuf::util::JsonStringToMessage(body, &status).ok()) {
+  if (!google::protobuf::util::JsonStringToMessage(body, &status).ok() || !status.fields().count("master") ||
+      !status.fields().count("processes")) {
     std::fprintf(stderr, "solarctl: the admin endpoint sent invalid JSON\n");
-    return 1;
+    return kExitFailed;
   }
   const auto& master = status.fields().at("master").struct_value();
   std::printf("master pid %s  %s  up %ss  workers %s  reloads %s (failed %s)  respawns %s  timeouts %s  recycles %s\n",
@@ -132,7 +172,9 @@ int Status(const solar::Config& config, const std::string& admin) {
               "ERRORS", "CONNS", "ACCEPTED");
   for (const auto& p : status.fields().at("processes").list_value().values()) {
     const auto& s = p.struct_value();
-    const auto& c = s.fields().at("counters").struct_value();
+    auto counters = s.fields().find("counters");
+    const google::protobuf::Struct c =
+        counters != s.fields().end() ? counters->second.struct_value() : google::protobuf::Struct();
     std::printf("%-13s %4s %8s %-9s %8s %12s %8s %10s %10s\n", Field(s, "role").c_str(), Field(s, "slot").c_str(),
                 Field(s, "pid").c_str(), Field(s, "state").c_str(), Field(s, "uptime_s").c_str(),
                 Field(c, "requests").c_str(), Field(c, "errors").c_str(), Field(c, "connections").c_str(),
@@ -141,94 +183,59 @@ int Status(const solar::Config& config, const std::string& admin) {
   return 0;
 }
 
-int Signal(const solar::Config& config, int sig, const char* what) {
-  std::string why;
-  pid_t pid = RunningMaster(config, &why);
-  if (pid < 0) {
-    std::fprintf(stderr, "solarctl: %s\n", why.c_str());
-    return 1;
+int Stop(const solar::Config& config, const MasterLocation& master, int64_t timeout_ms) {
+  if (kill(master.pid, SIGTERM) != 0) {
+    std::fprintf(stderr, "solarctl: kill(%d, SIGTERM) failed: %s\n", master.pid, std::strerror(errno));
+    return kExitFailed;
   }
-  if (kill(pid, sig) != 0) {
-    std::fprintf(stderr, "solarctl: kill(%d, %s) failed: %s\n", pid, strsignal(sig), std::strerror(errno));
-    return 1;
-  }
-  std::printf("solarctl: %s requested (pid %d)\n", what, pid);
-  return 0;
-}
-
-int Stop(const solar::Config& config) {
-  std::string why;
-  pid_t pid = RunningMaster(config, &why);
-  if (pid < 0) {
-    std::fprintf(stderr, "solarctl: %s\n", why.c_str());
-    return 1;
-  }
-  kill(pid, SIGTERM);
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::milliseconds(config.graceful_timeout_ms() + 5000);
-  while (Alive(pid)) {
+  const auto deadline =
+      std::chrono::steady_clock::now() +
+      std::chrono::milliseconds(timeout_ms > 0 ? timeout_ms : int64_t{config.graceful_timeout_ms()} + 5000);
+  while (solar::ctl::Alive(master.pid)) {
     if (std::chrono::steady_clock::now() > deadline) {
-      std::fprintf(stderr, "solarctl: pid %d still running after the graceful timeout\n", pid);
-      return 1;
+      std::fprintf(stderr, "solarctl: pid %d still running after the graceful timeout\n", master.pid);
+      return kExitFailed;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  std::printf("solarctl: stopped (pid %d)\n", pid);
+  std::printf("solarctl: stopped (pid %d)\n", master.pid);
   return 0;
-}
-
-int Check(const std::string& config_path) {
-  // solar itself does the check (it also loads the worker in a child).
-  std::string self(4096, '\0');
-  ssize_t n = readlink("/proc/self/exe", self.data(), self.size());
-  std::string dir = n > 0 ? self.substr(0, self.rfind('/', n)) : ".";
-  std::string solar = dir + "/solar";
-  pid_t pid = fork();
-  if (pid == 0) {
-    if (config_path.empty()) execl(solar.c_str(), solar.c_str(), "-t", static_cast<char*>(nullptr));
-    else execl(solar.c_str(), solar.c_str(), "-t", "-c", config_path.c_str(), static_cast<char*>(nullptr));
-    std::fprintf(stderr, "solarctl: cannot run %s: %s\n", solar.c_str(), std::strerror(errno));
-    _exit(1);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string config_path, admin, command;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "-c" && i + 1 < argc) config_path = argv[++i];
-    else if (a == "--admin" && i + 1 < argc) admin = argv[++i];
-    else if (a == "-h" || a == "--help") {
-      Usage(stdout);
-      return 0;
-    } else if (command.empty() && a[0] != '-') command = a;
-    else {
-      std::fprintf(stderr, "solarctl: unexpected argument \"%s\"\n", a.c_str());
-      Usage(stderr);
-      return 2;
-    }
+  Args args;
+  if (int code = ParseArgs(argc, argv, &args); code >= 0) return code;
+  // libevent writes with writev(): an endpoint that closes early must give
+  // EPIPE, not kill solarctl.
+  signal(SIGPIPE, SIG_IGN);
+  const std::string& command = args.command;
+  if (command != "status" && command != "reload" && command != "reconfigure" && command != "stop" &&
+      command != "check") {
+    return UsageError("unknown command '" + command + "': status, reload, reconfigure, stop or check");
   }
-  if (command.empty()) {
-    Usage(stderr);
-    return 2;
-  }
-  if (command == "check") return Check(config_path);
+  // solar itself does the check (it also loads the worker in a child).
+  if (command == "check") return solar::ctl::RunSolarCheck(args.config_path, "", nullptr);
   solar::Config config;
   std::string error;
-  if (!solar::LoadConfig(config_path, &config, &error)) {
+  if (!solar::LoadConfig(args.config_path, &config, &error)) {
     std::fprintf(stderr, "solarctl: %s\n", error.c_str());
-    return 1;
+    if (command == "reconfigure") std::fprintf(stderr, "solarctl: the configuration is refused; nothing was sent\n");
+    return kExitFailed;
   }
-  if (command == "status") return Status(config, admin);
-  if (command == "reload") return Signal(config, SIGUSR1, "rolling reload");
-  if (command == "reconfigure") return Signal(config, SIGHUP, "reconfigure and reload");
-  if (command == "stop") return Stop(config);
-  std::fprintf(stderr, "solarctl: unknown command \"%s\"\n", command.c_str());
-  Usage(stderr);
-  return 2;
+  if (command == "status") return Status(config, args.admin);
+  MasterLocation master;
+  if (!solar::ctl::LocateMaster(config.pid_file(), &master, &error)) {
+    std::fprintf(stderr, "solarctl: %s\n", error.c_str());
+    return kExitFailed;
+  }
+  if (command == "stop") return Stop(config, master, args.timeout_ms);
+  solar::ctl::ReloadCommand reload;
+  reload.signal = command == "reload" ? SIGUSR1 : SIGHUP;
+  reload.config_path = args.config_path;
+  reload.admin = args.admin;
+  reload.timeout_ms = args.timeout_ms;
+  reload.wait = args.wait;
+  return solar::ctl::RunReload(reload, config, master);
 }
