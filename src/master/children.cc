@@ -82,7 +82,10 @@ void Master::childMain(ChildSlot& slot, size_t board, bool standby) {
   }
   // After the drop: a credential change clears PDEATHSIG. No child outlives a
   // killed master; if it already died, leave now.
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
+    PLOG(ERROR) << role << ": prctl(PR_SET_PDEATHSIG) failed; a killed master would leave this child behind";
+    _exit(kExitFatal);
+  }
   if (getppid() != master_pid_) _exit(kExitOk);
   if (std::string error; !ForbidNewPrivileges(&error)) {
     LOG(ERROR) << role << ": " << error;
