@@ -2,7 +2,10 @@
 
 PREFIX ?= /usr/local
 DESTDIR ?=
-B := build
+# `make test SANITIZE=address,undefined`: the same build and suite with the
+# sanitizers, in build-san/ so that build/ stays a plain build beside it.
+SANITIZE ?=
+B := $(if $(SANITIZE),build-san,build)
 CXX ?= g++
 PKGS := libevent protobuf libglog sqlite3 libpq libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
@@ -11,6 +14,19 @@ GTEST_LIBS := $(shell pkg-config --libs gtest gmock 2>/dev/null || echo -lgtest 
 
 CXXFLAGS ?= -O2 -g
 CXXFLAGS += -std=c++17 -Wall -Wextra -Wno-unused-parameter -pthread -MMD -MP
+# -fno-sanitize-recover=all: the first UBSan finding ends the process, as an
+# ASan one does, so none can scroll by in a passing run. Every link line below
+# passes $(CXXFLAGS), so the same flags link the runtimes in; the modules'
+# rule, which has its own flags, adds them itself.
+SAN_FLAGS := $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all)
+CXXFLAGS += $(SAN_FLAGS)
+# Instrumented, GCC 12 warns "may be used uninitialized" inside libstdc++'s
+# <regex> (std::function moved in _State): spurious, the GCC manual says
+# -fsanitize can make -Wmaybe-uninitialized report false positives.
+CXXFLAGS += $(if $(SANITIZE),-Wno-maybe-uninitialized)
+# Linked into every binary of the sanitizer build: routes UBSan's reports to
+# UBSAN_OPTIONS' log_path, which GCC's two runtimes otherwise ignore.
+SAN_OBJS := $(if $(SANITIZE),$(B)/obj/mk/sanitizer_hooks.o)
 CPPFLAGS += -Isrc -Itools -Itest/support -I$(B)/gen $(PKG_CFLAGS)
 LDLIBS += $(PKG_LIBS) -pthread -ldl
 
@@ -36,7 +52,7 @@ BINS := $(B)/solar $(if $(BENCH_SRCS),$(B)/solar-bench) $(if $(CLI_SRCS),$(B)/so
         $(if $(CTL_SRCS),$(B)/solarctl)
 
 .PHONY: all test unit-test process-test run bench install check-includes
-all: $(BINS) $(MODULES) $(B)/unit_tests $(B)/process_tests
+all: $(BINS) $(MODULES) $(B)/unit_tests $(B)/process_tests $(B)/direct-echo
 
 # Generated sources are not intermediates: never delete them after a build.
 .SECONDARY: $(PROTO_CC) $(PROTO_H)
@@ -63,8 +79,8 @@ $(B)/libsolar.a: $(CORE_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 # main() alone, so an out-of-tree build can link its own workers into a server:
-#   g++ my_worker.cc -I$PREFIX/include/solar -Wl,--whole-archive -lsolar_main -lsolar \
-#       -Wl,--no-whole-archive $(pkg-config --libs libevent protobuf libglog) -ldl -o mysolar
+#   g++ -std=c++17 -O2 my_worker.cc $(pkg-config --cflags --libs solar-server) -o mysolar
+# (installed: etc/solar-server.pc.in; test/process/install_test.cc builds it).
 $(B)/libsolar_main.a: $(B)/obj/src/main.o
 	rm -f $@ && ar rcs $@ $^
 
@@ -73,71 +89,99 @@ $(B)/libsolar_main.a: $(B)/obj/src/main.o
 WHOLE_CORE := -Wl,--whole-archive $(B)/libsolar.a -Wl,--no-whole-archive
 
 # -rdynamic: worker modules resolve solar::RegisterWorker and the API from the binary.
-$(B)/solar: $(B)/obj/src/main.o $(B)/libsolar.a
-	$(CXX) $(CXXFLAGS) -rdynamic $< $(WHOLE_CORE) $(LDLIBS) -o $@
+$(B)/solar: $(B)/obj/src/main.o $(SAN_OBJS) $(B)/libsolar.a
+	$(CXX) $(CXXFLAGS) -rdynamic $(filter %.o,$^) $(WHOLE_CORE) $(LDLIBS) -o $@
 
 # Worker modules: each src/apps/NAME/ also builds as build/libNAME.so, loaded
 # with worker { module: "build/libNAME.so" }. A user's module is the same:
-#   g++ -std=c++17 -O2 -fPIC -shared -Isrc my_worker.cc -o libmy.so
+#   g++ -std=c++17 -O2 -fPIC -shared my_worker.cc $(pkg-config --cflags solar) -o libmy.so
 .SECONDEXPANSION:
 # Every header is a prerequisite: a module compiled against an older Worker
 # layout must be rebuilt (multi-file modules make per-file .d files awkward).
 $(B)/lib%.so: $$(wildcard src/apps/%/*.cc) $(shell find src -name '*.h') $(PROTO_H)
-	$(CXX) $(CPPFLAGS) -std=c++17 -O2 -g -fPIC -shared $(filter %.cc,$^) -o $@
+	$(CXX) $(CPPFLAGS) -std=c++17 -O2 -g $(SAN_FLAGS) -fPIC -shared $(filter %.cc,$^) -o $@
 
-$(B)/solar-bench: $(patsubst %.cc,$(B)/obj/%.o,$(BENCH_SRCS))
+$(B)/solar-bench: $(patsubst %.cc,$(B)/obj/%.o,$(BENCH_SRCS)) $(SAN_OBJS)
 	$(CXX) $(CXXFLAGS) $^ $(shell pkg-config --libs libevent) -pthread -o $@
 
+# make bench's reference: a one-process epoll echo server (not installed).
+$(B)/direct-echo: $(B)/obj/tools/direct_echo/main.o $(SAN_OBJS)
+	$(CXX) $(CXXFLAGS) $^ -o $@
+
 # solar-cli and solarctl link the core library for the generated protobuf code and helpers.
-$(B)/solar-cli: $(patsubst %.cc,$(B)/obj/%.o,$(CLI_SRCS)) $(B)/libsolar.a
+$(B)/solar-cli: $(patsubst %.cc,$(B)/obj/%.o,$(CLI_SRCS)) $(SAN_OBJS) $(B)/libsolar.a
 	$(CXX) $(CXXFLAGS) $(filter %.o,$^) $(B)/libsolar.a $(LDLIBS) -o $@
 
-$(B)/solarctl: $(patsubst %.cc,$(B)/obj/%.o,$(CTL_SRCS)) $(B)/libsolar.a
+$(B)/solarctl: $(patsubst %.cc,$(B)/obj/%.o,$(CTL_SRCS)) $(SAN_OBJS) $(B)/libsolar.a
 	$(CXX) $(CXXFLAGS) $(filter %.o,$^) $(B)/libsolar.a $(LDLIBS) -o $@
 
-$(B)/unit_tests: $(patsubst %.cc,$(B)/obj/%.o,$(UNIT_SRCS)) $(BENCH_LIB_OBJS) $(CLI_LIB_OBJS) $(B)/libsolar.a
+$(B)/unit_tests: $(patsubst %.cc,$(B)/obj/%.o,$(UNIT_SRCS)) $(BENCH_LIB_OBJS) $(CLI_LIB_OBJS) $(SAN_OBJS) $(B)/libsolar.a
 	$(CXX) $(CXXFLAGS) $(filter %.o,$^) $(WHOLE_CORE) $(GTEST_LIBS) -lgtest_main $(LDLIBS) -o $@
 
-$(B)/process_tests: $(patsubst %.cc,$(B)/obj/%.o,$(PROCESS_SRCS)) $(B)/libsolar.a
+$(B)/process_tests: $(patsubst %.cc,$(B)/obj/%.o,$(PROCESS_SRCS)) $(SAN_OBJS) $(B)/libsolar.a
 	$(CXX) $(CXXFLAGS) $(filter %.o,$^) $(WHOLE_CORE) $(GTEST_LIBS) -lgtest_main $(LDLIBS) -o $@
 
 check-includes:
 	@scripts/check_includes.sh
 
-unit-test: $(B)/unit_tests
-	$(B)/unit_tests
-
-process-test: $(BINS) $(MODULES) $(B)/process_tests
-	$(TEST_ENV) $(B)/process_tests
-
+# The process tests find the binaries, and the modules beside $SOLAR_BIN, here.
 TEST_ENV := SOLAR_BIN=$(abspath $(B)/solar) SOLAR_BENCH=$(abspath $(B)/solar-bench) \
-            SOLAR_CLI=$(abspath $(B)/solar-cli) SOLARCTL=$(abspath $(B)/solarctl)
+            SOLAR_CLI=$(abspath $(B)/solar-cli) SOLARCTL=$(abspath $(B)/solarctl) \
+            DIRECT_ECHO=$(abspath $(B)/direct-echo) \
+            SOLAR_INSTALL_PREFIX=$(abspath $(B)/install-test) SOLAR_INSTALL_CXXFLAGS="$(SAN_FLAGS)"
 
-test: check-includes all
-	$(B)/unit_tests
-	$(TEST_ENV) $(B)/process_tests
+# $(call run_tests,COMMANDS) runs a shell list of test commands. With SANITIZE,
+# every process they start (the tests, the master, its children, the tools)
+# writes any sanitizer report to its own file, DIR/asan.EXE.PID or
+# DIR/ubsan.EXE.PID (see mk/sanitizer_hooks.cc for UBSan), not to stderr: a
+# child's stderr is the master's, which a test shows only when it fails (or
+# /dev/null once daemonized), and a child that dies of a report is respawned
+# and may fail no test. So after the suite any file in DIR fails the run,
+# whatever the exit codes said; the reports are printed and kept in
+# $(B)/sanitizer-reports/. DIR is a fresh /tmp dir with mode 1777: children
+# write as `nobody`, and the checkout may not be searchable by others.
+# LeakSanitizer checks each process that leaves by exit(), children included:
+# they run as nobody and are not dumpable, but LSan makes itself dumpable for
+# the ptrace of its stop-the-world. A child that leaves by _exit() (a failed
+# start) or by a signal (SIGKILL, PDEATHSIG, a repeated TERM) is not checked;
+# its memory goes with it, and LSan runs only from exit().
+# check_initialization_order watches the built-in workers' static registration.
+ifeq ($(SANITIZE),)
+run_tests = $(1)
+else
+SAN_REPORTS := $(B)/sanitizer-reports
+run_tests = @logs=$$(mktemp -d /tmp/solar-san-XXXXXX) && chmod 1777 "$$logs" && rm -rf $(SAN_REPORTS) || exit 1; \
+  export ASAN_OPTIONS="log_path=$$logs/asan:log_exe_name=1:halt_on_error=1:detect_leaks=1:check_initialization_order=1" \
+         UBSAN_OPTIONS="log_path=$$logs/ubsan:log_exe_name=1:halt_on_error=1:print_stacktrace=1"; \
+  echo 'ASAN_OPTIONS="'"$$ASAN_OPTIONS"'" UBSAN_OPTIONS="'"$$UBSAN_OPTIONS"'" $(1)'; \
+  rc=0; { $(1); } || rc=$$?; \
+  if [ -n "$$(ls -A "$$logs")" ]; then \
+    mkdir -p $(SAN_REPORTS) && cp "$$logs"/* $(SAN_REPORTS)/; \
+    for f in $(SAN_REPORTS)/*; do echo "===== $$f"; cat "$$f"; done; \
+    echo "SANITIZER: $$(ls $(SAN_REPORTS) | wc -l) report(s), kept in $(SAN_REPORTS)/" >&2; rc=1; \
+  fi; \
+  rm -rf "$$logs"; exit $$rc
+endif
 
-# builtin:kv keeps its SQLite file in var/kv/, which the workers (nobody,
-# when run as root) must be able to write; var/ itself stays root's.
-run: $(B)/solar
-	@if [ "$$(id -u)" = 0 ]; then install -d -m 0755 var && install -d -o nobody -m 0750 var/kv; else mkdir -p var/kv; fi
-	@if [ "$$(id -u)" = 0 ] && ! runuser -u nobody -- test -w var/kv 2>/dev/null; then \
-	  echo "make run: user nobody cannot write $(CURDIR)/var/kv (a parent directory is not searchable" \
-	       "by others), so the KV workers cannot open their database. Run from a directory others" \
-	       "can enter, or give kv { sqlite_path } a place nobody can write."; exit 1; fi
+unit-test: $(B)/unit_tests
+	$(call run_tests,$(B)/unit_tests)
+
+process-test: $(BINS) $(MODULES) $(B)/process_tests $(B)/direct-echo install-test
+	$(call run_tests,$(TEST_ENV) $(B)/process_tests)
+
+test: check-includes all install-test
+	$(call run_tests,$(B)/unit_tests && $(TEST_ENV) $(B)/process_tests)
+
+# Everything the README uses next (solar-cli, solarctl, the modules), not the
+# tests. No directory to prepare: the master creates state_dir and, as root,
+# puts it where the worker user can reach it (/var/lib/solar), wherever this
+# checkout lives.
+run: $(BINS) $(MODULES)
 	$(B)/solar
 
 bench: all
 	scripts/bench.sh
 
-# Headers keep their api/ prefix: a user compiles with -I$(PREFIX)/include/solar
-# and includes "api/worker.h", exactly as the built-in workers do.
-install: $(BINS) $(B)/libsolar.a $(B)/libsolar_main.a
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/solar/api $(DESTDIR)$(PREFIX)/etc/solar \
-	  $(DESTDIR)$(PREFIX)/lib
-	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 src/api/*.h $(DESTDIR)$(PREFIX)/include/solar/api/
-	install -m 0644 $(B)/libsolar.a $(B)/libsolar_main.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 0644 etc/solar.conf $(DESTDIR)$(PREFIX)/etc/solar/
+include mk/install.mk
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
