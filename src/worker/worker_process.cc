@@ -44,6 +44,15 @@ uint64_t ConnKey(uint16_t listener, uint32_t conn_id) { return (uint64_t{listene
 class WorkerProcess : NonCopyable {
  public:
   explicit WorkerProcess(const ChildContext& ctx);
+  // The loop is over and the stop has begun; the master repeats TERM every
+  // 100 ms while it waits. Freeing the signal events puts TERM back to its
+  // default, which would cut short what follows — the Worker's destructor
+  // (closing its database), exit() — so TERM is ignored from here on; a
+  // process that hangs still meets SIGKILL at graceful_timeout_ms.
+  ~WorkerProcess() {
+    signal_evs_.clear();
+    std::signal(SIGTERM, SIG_IGN);
+  }
   int init();
   int run();
 

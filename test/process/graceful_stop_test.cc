@@ -154,5 +154,15 @@ TEST(GracefulStop, GracefulTimeoutBoundsTheDrain) {
   close(fd);
 }
 
+TEST(GracefulStop, AWorkerThatTakesTimeToTearDownIsNotCutShortByTheRepeatedTerm) {
+  // The master repeats TERM every 100 ms while it waits; a worker past its
+  // loop (closing its database in a destructor) must finish and exit 0.
+  ServerHarness server("workers: 2\nworker {\n  name: \"builtin:debug\"\n"
+                       "  settings { key: \"teardown_ms\" value: \"600\" }\n}\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  EXPECT_EQ(server.stop(), 0);
+  EXPECT_EQ(server.log().find("killed by signal"), std::string::npos) << server.log();
+}
+
 }  // namespace
 }  // namespace solar::testing

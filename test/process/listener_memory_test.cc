@@ -79,7 +79,7 @@ void ExpectServedPromptly(int port) {
   ASSERT_TRUE(WriteAll(fd, Frame32("normal client")));
   ASSERT_TRUE(ReadFrame32(fd, &reply, 5000));
   EXPECT_EQ(reply, "normal client");
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(kPromptMs));
   close(fd);
 }
 
@@ -103,8 +103,10 @@ TEST(ListenerMemory, ClientsThatNeverReadArePausedAtTheHighWaterMark) {
   // Per client: the high-water mark, plus the replies to requests already on
   // their way to a worker when the mark was passed (one read's worth each);
   // shared: what sits in the socketpair queues. 4 MiB each is generous.
-  EXPECT_LT(grown_kb, 4 * 4 * 1024) << "sent " << sent << " bytes; listener RSS " << before_kb << " -> "
-                                    << after_kb << " kB";
+  if (!kSanitized) {  // ASan's quarantine keeps freed replies resident
+    EXPECT_LT(grown_kb, 4 * 4 * 1024) << "sent " << sent << " bytes; listener RSS " << before_kb << " -> "
+                                      << after_kb << " kB";
+  }
   EXPECT_LT(sent, size_t{64} << 20) << "the clients were never paused";
   ExpectServedPromptly(server.port());
   for (int fd : fds) close(fd);
@@ -136,7 +138,7 @@ TEST(ListenerMemory, AnAnnouncedButUnsentFrameCostsOnlyTheBytesThatArrived) {
   // 100 x 4 MiB reserved would be 400 MB; what arrived is 500 bytes, and each
   // connection's input buffer may hold one 8 KiB read (plus the allocator's
   // rounding).
-  EXPECT_LT(peak_kb - before_kb, 8 * 1024) << "listener RSS " << before_kb << " -> " << peak_kb << " kB";
+  if (!kSanitized) EXPECT_LT(peak_kb - before_kb, 8 * 1024) << "listener RSS " << before_kb << " -> " << peak_kb << " kB";
   ExpectServedPromptly(server.port());
   for (int fd : fds) close(fd);
   EXPECT_EQ(server.stop(), 0);

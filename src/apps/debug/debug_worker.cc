@@ -11,6 +11,8 @@
 //   "alloc:MB"  allocate and keep MB mebibytes (to try max_rss_mb)
 //   "setting:K" reply with worker { settings } value K, or "(unset)"
 //   "state_dir" reply with WorkerInfo::state_dir
+// settings { key: "teardown_ms" value: "N" }: the destructor takes N ms (a
+// worker closing a slow database at stop).
 // Anything else is echoed. onStart throws while the file named by
 // $SOLAR_DEBUG_FAIL_START exists: a replacement that cannot start, for tests.
 #include <unistd.h>
@@ -29,8 +31,10 @@ namespace {
 
 class DebugWorker : public solar::Worker {
  public:
+  ~DebugWorker() override { std::this_thread::sleep_for(std::chrono::milliseconds(teardown_ms_)); }
   void onStart(const solar::WorkerInfo& info) override {
     settings_ = info.settings;
+    if (auto it = settings_.find("teardown_ms"); it != settings_.end()) teardown_ms_ = std::atoi(it->second.c_str());
     state_dir_ = info.state_dir;
     const char* path = std::getenv("SOLAR_DEBUG_FAIL_START");
     if (path != nullptr && access(path, F_OK) == 0) throw std::runtime_error(std::string("asked to fail: ") + path);
@@ -74,6 +78,7 @@ class DebugWorker : public solar::Worker {
   std::vector<std::string> hog_;
   std::map<std::string, std::string> settings_;
   std::string state_dir_;
+  int teardown_ms_ = 0;
 };
 
 }  // namespace
