@@ -3,19 +3,21 @@
 #   make deps    install the Debian packages that are missing (runs apt-get update first)
 #   make         build everything under build/
 #   make test    unit tests, then the process tests against the real binary
+#   make test SANITIZE=address,undefined   the same with ASan+UBSan, built in build-san/
 #   make run     start the server on its embedded defaults (etc/solar.conf)
 #   make bench   the load scenarios (see README)
 #   make install PREFIX=/usr/local DESTDIR=
 #
 # Every user-facing target runs `deps` first and then re-enters make, so that
-# pkg-config is asked only after the packages are there.
+# pkg-config is asked only after the packages are there. Variables given on the
+# command line (SANITIZE=...) reach mk/build.mk through MAKEFLAGS.
 
 DEB_PACKAGES := g++ make pkg-config libevent-dev libprotobuf-dev protobuf-compiler \
                 libgoogle-glog-dev libgtest-dev libgmock-dev procps libsystemd-dev \
-                libsqlite3-dev libpq-dev postgresql
+                libsqlite3-dev libpq-dev postgresql clang libclang-rt-14-dev llvm
 BUILD_MK := $(MAKE) --no-print-directory -j$(shell nproc 2>/dev/null || echo 2) -f mk/build.mk
 
-.PHONY: all deps test unit-test process-test run bench install clean check-includes
+.PHONY: all deps test unit-test process-test run bench install clean check-includes chaos fuzz fuzz-ci
 
 all: deps
 	@$(BUILD_MK) all
@@ -45,6 +47,18 @@ run: deps
 bench: deps
 	@$(BUILD_MK) bench
 
+# The bounded chaos and soak run (mk/chaos.mk, README "Chaos and soak"); not part of `make test`.
+chaos: deps
+	@$(MAKE) --no-print-directory -j$(shell nproc 2>/dev/null || echo 2) -f mk/chaos.mk chaos
+
+# libFuzzer targets (mk/fuzz.mk, test/fuzz/), built by clang in build-fuzz/: each runs
+# FUZZ_SECONDS (fuzz: 60, fuzz-ci: 10); FUZZ_TARGETS="config_fuzz ..." picks some.
+fuzz: deps
+	@$(MAKE) --no-print-directory -j$(shell nproc 2>/dev/null || echo 2) -f mk/fuzz.mk fuzz
+
+fuzz-ci: deps
+	@$(MAKE) --no-print-directory -j$(shell nproc 2>/dev/null || echo 2) -f mk/fuzz.mk fuzz-ci
+
 install: deps
 	@$(BUILD_MK) install PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)"
 
@@ -52,4 +66,4 @@ check-includes:
 	@$(BUILD_MK) check-includes
 
 clean:
-	rm -rf build
+	rm -rf build build-san build-fuzz build-chaos

@@ -21,4 +21,15 @@ int RunAdmin(const ChildContext& ctx);
 std::string RenderMetrics(Scoreboard& board);
 std::string RenderStatus(Scoreboard& board);
 
+// The answer to one request, from its method and request target (the URI as
+// received) alone: the part of request handling that is ours, kept apart from
+// libevent's callback so it can be fuzzed (test/fuzz/admin_request_fuzz.cc).
+struct AdminReply {
+  int code;
+  const char* reason;
+  const char* content_type;
+  std::string body;
+};
+AdminReply AnswerAdminRequest(bool is_get, const char* uri, Scoreboard& board);
+
 }  // namespace solar

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <regex>
+#include <utility>
+#include <vector>
 
 namespace solar::kv {
 namespace {
@@ -110,6 +112,31 @@ std::string ResolveKvSettings(const Config& config, KvSettings* out, std::string
   return "";
 }
 
+namespace {
+
+// The options libpq reads from `dsn`, "keyword" -> value, in its order; false
+// when it cannot parse it.
+bool ParseDsn(const std::string& dsn, std::vector<std::pair<std::string, std::string>>* options) {
+  char* why = nullptr;
+  PQconninfoOption* parsed = PQconninfoParse(dsn.c_str(), &why);
+  PQfreemem(why);
+  if (parsed == nullptr) return false;
+  for (PQconninfoOption* o = parsed; o->keyword != nullptr; ++o) {
+    if (o->val != nullptr) options->emplace_back(o->keyword, o->val);
+  }
+  PQconninfoFree(parsed);
+  return true;
+}
+
+std::string PasswordOf(const std::vector<std::pair<std::string, std::string>>& options) {
+  for (const auto& [keyword, value] : options) {
+    if (keyword == "password") return value;
+  }
+  return "";
+}
+
+}  // namespace
+
 std::string DescribeBackend(const KvSettings& settings) {
   if (settings.backend == KvConfig::SQLITE) return "sqlite " + settings.sqlite_path;
   // Never log a password: "password=..." in key/value form, "user:pw@" in a URI.
@@ -117,7 +144,16 @@ std::string DescribeBackend(const KvSettings& settings) {
   static const std::regex kUri(R"(^(postgres(ql)?://[^:/@]*):[^@]*@)");
   std::string dsn = std::regex_replace(settings.postgres_dsn, kKeyword, "password=***");
   dsn = std::regex_replace(dsn, kUri, "$1:***@");
-  return "postgres " + dsn;
+  // The patterns miss forms libpq still reads a password from (a URI's query
+  // may percent-encode the keyword: ?passw%6Frd=...; found by
+  // test/fuzz/config_fuzz.cc). When what is left still carries one, describe
+  // the options libpq read instead, with the password hidden.
+  std::vector<std::pair<std::string, std::string>> original, left;
+  if (!ParseDsn(settings.postgres_dsn, &original) || PasswordOf(original).empty()) return "postgres " + dsn;
+  if (ParseDsn(dsn, &left) && PasswordOf(left) == "***") return "postgres " + dsn;
+  std::string out = "postgres";
+  for (const auto& [keyword, value] : original) out += " " + keyword + "=" + (keyword == "password" ? "***" : value);
+  return out;
 }
 
 }  // namespace solar::kv
