@@ -153,7 +153,7 @@ tree_ticks() {
   local root=$1 total=0 stat line pid rest
   local -a f
   for stat in /proc/[0-9]*/stat; do
-    read -r line <"$stat" 2>/dev/null || continue
+    { read -r line <"$stat"; } 2>/dev/null || continue  # a process may end between the glob and the read
     pid=${line%% *}
     rest=${line##*) }
     read -r -a f <<<"$rest"

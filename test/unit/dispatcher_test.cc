@@ -121,5 +121,26 @@ TEST(Dispatcher, LeastConnectionsIgnoresSlotsAboveActive) {
   for (int i = 0; i < 6; ++i) EXPECT_LT(d.assign(2), 2u);
 }
 
+TEST(Dispatcher, AWorkerThatCannotStartGetsNoNewConnectionsWhileAnotherCan) {
+  for (DispatchMode mode : {ROUND_ROBIN, LEAST_CONNECTIONS}) {
+    Dispatcher d(mode, 3, 0);
+    d.setAvailable(1, false);
+    for (int i = 0; i < 9; ++i) EXPECT_NE(d.assign(3), 1u) << "mode " << mode;
+    d.setAvailable(1, true);
+    bool saw_1 = false;
+    for (int i = 0; i < 6; ++i) saw_1 = saw_1 || d.assign(3) == 1u;
+    EXPECT_TRUE(saw_1) << "mode " << mode << ": a worker that serves again takes connections again";
+  }
+}
+
+TEST(Dispatcher, WithEveryWorkerDownAConnectionIsStillAssigned) {
+  // Its requests are then refused at once by the listener; assign() must not loop or fail.
+  Dispatcher d(ROUND_ROBIN, 2, 0);
+  d.setAvailable(0, false);
+  d.setAvailable(1, false);
+  EXPECT_LT(d.assign(2), 2u);
+  EXPECT_LT(d.assign(2), 2u);
+}
+
 }  // namespace
 }  // namespace solar
