@@ -121,10 +121,6 @@ bool Master::setUp() {
                  << "\" applies only when started as root)";
   }
   for (const std::string& w : ConfigWarnings(config_, drop_)) LOG(WARNING) << w;
-  if (!PrepareStateDir(config_.state_dir(), drop_ ? &user_ : nullptr, &error)) {
-    LOG(ERROR) << "cannot start: " << error;
-    return false;
-  }
   if (!config_.log_dir().empty() && !prepareChildLogDir()) return false;
   if (config_.cpu_affinity()) cpus_ = AllowedCpus();
 
@@ -145,6 +141,12 @@ bool Master::setUp() {
   // once the sockets are bound.
   pid_t holder = -1;
   if (!pid_file_.acquire(config_.pid_file(), &error, &holder)) {
+    LOG(ERROR) << "cannot start: " << error;
+    return false;
+  }
+  // After the lock: a second instance refused above must not touch the first
+  // one's state.
+  if (!PrepareStateDir(config_.state_dir(), drop_ ? &user_ : nullptr, &error)) {
     LOG(ERROR) << "cannot start: " << error;
     return false;
   }

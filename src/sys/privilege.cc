@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <glog/logging.h>
+
 namespace solar {
 
 bool LookupUser(const std::string& user, UserIds* out, std::string* error) {
@@ -35,9 +37,17 @@ DropResult DropPrivileges(const UserIds& ids, std::string* error) {
     // Empty the capability bounding set while CAP_SETPCAP is still held: no
     // later execve (of a set-uid or file-capability binary) can bring one back.
     // The loop ends at the first capability this kernel does not know.
+    // Without CAP_SETPCAP (a container that withholds it) the set cannot
+    // shrink; no_new_privs still stops the execve gains, so that is a warning.
     for (int cap = 0; cap < 64; ++cap) {
-      if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0) continue;
-      if (errno == EINVAL) break;
+      const int held = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
+      if (held < 0) break;  // EINVAL: past the last capability this kernel knows
+      if (held == 0 || prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0) continue;
+      if (errno == EPERM) {
+        LOG_FIRST_N(WARNING, 1) << "cannot empty the capability bounding set (no CAP_SETPCAP here); "
+                                   "no_new_privs still applies";
+        break;
+      }
       return fail("prctl(PR_CAPBSET_DROP)");
     }
   }

@@ -8,29 +8,27 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/unique_fd.h"
+
 namespace solar {
 namespace {
 
 std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
 
-bool MakeDirs(const std::string& dir, std::string* error) {
+// Creates the missing directories of `dir`; *created_last: the last one was
+// made here (so this process may give it away).
+bool MakeDirs(const std::string& dir, bool* created_last, std::string* error) {
+  *created_last = false;
   for (size_t pos = 1; pos <= dir.size(); ++pos) {
     if (pos != dir.size() && dir[pos] != '/') continue;
     const std::string part = dir.substr(0, pos);
     const mode_t mode = pos == dir.size() ? 0750 : 0755;
-    if (::mkdir(part.c_str(), mode) != 0 && errno != EEXIST) {
+    if (::mkdir(part.c_str(), mode) == 0) {
+      if (pos == dir.size()) *created_last = true;
+    } else if (errno != EEXIST) {
       *error = Errno("state_dir: mkdir(" + part + ")");
       return false;
     }
-  }
-  struct stat st;
-  if (::stat(dir.c_str(), &st) != 0) {
-    *error = Errno("state_dir: stat(" + dir + ")");
-    return false;
-  }
-  if (!S_ISDIR(st.st_mode)) {
-    *error = "state_dir: " + dir + " is not a directory";
-    return false;
   }
   return true;
 }
@@ -87,13 +85,23 @@ std::string CheckReachableAs(const std::string& dir, const UserIds& owner) {
 }  // namespace
 
 bool PrepareStateDir(const std::string& dir, const UserIds* owner, std::string* error) {
-  if (dir.empty() || dir[0] != '/') {
-    *error = "state_dir: \"" + dir + "\" is not an absolute path";
+  if (dir.empty() || dir[0] != '/' || dir.find_first_not_of('/') == std::string::npos) {
+    *error = "state_dir: \"" + dir + "\" is not an absolute path below /";
     return false;
   }
-  if (!MakeDirs(dir, error)) return false;
+  bool created = false;
+  if (!MakeDirs(dir, &created, error)) return false;
+  // O_NOFOLLOW: a symlink planted at the last component is refused, not
+  // followed to whatever it names.
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) {
+    *error = Errno("state_dir: open(" + dir + ")") + (errno == ELOOP ? " (a symlink: name the directory itself)" : "");
+    return false;
+  }
   if (owner == nullptr) return true;
-  if (::chown(dir.c_str(), owner->uid, owner->gid) != 0) {
+  // Only a directory made here is given to the worker user: one that existed
+  // belongs to whoever made it, and the check below says if it will not do.
+  if (created && ::fchown(fd.get(), owner->uid, owner->gid) != 0) {
     *error = Errno("state_dir: chown(" + dir + ")");
     return false;
   }

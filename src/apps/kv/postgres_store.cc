@@ -152,14 +152,14 @@ StoreResult PostgresStore::finish(int64_t deadline_ms, const char* what, Result*
     const int f = PQflush(c);
     if (f == 0) break;
     if (f < 0) return lost("connection to PostgreSQL lost: " + OneLine(PQerrorMessage(c)));
-    if (!waitSocket(true, deadline_ms)) return lost(timed_out);
+    if (!waitSocket(true, deadline_ms)) return timedOut(timed_out);
     if (PQconsumeInput(c) == 0) return lost("connection to PostgreSQL lost: " + OneLine(PQerrorMessage(c)));
   }
   Result error;
   Result result;
   for (;;) {
     while (PQisBusy(c)) {
-      if (!waitSocket(false, deadline_ms)) return lost(timed_out);
+      if (!waitSocket(false, deadline_ms)) return timedOut(timed_out);
       if (PQconsumeInput(c) == 0) return lost("connection to PostgreSQL lost: " + OneLine(PQerrorMessage(c)));
     }
     PGresult* r = PQgetResult(c);
@@ -180,6 +180,11 @@ StoreResult PostgresStore::finish(int64_t deadline_ms, const char* what, Result*
   if (error) return classify(error.get(), what);
   if (last) *last = std::move(result);
   return StoreResult::Ok();
+}
+
+StoreResult PostgresStore::timedOut(const std::string& message) {
+  last_timed_out_ = true;
+  return lost(message);
 }
 
 StoreResult PostgresStore::classify(const PGresult* r, const char* what) {
@@ -207,6 +212,7 @@ StoreResult PostgresStore::prepare(const char* name, const std::string& sql, int
 StoreResult PostgresStore::execPreparedOnce(const char* name, int n, const char* const* values, const int* lengths,
                                             const int* formats, Result* out) {
   last_not_run_ = false;
+  last_timed_out_ = false;
   if (!conn_) return StoreResult::Unavailable("not connected to PostgreSQL");
   if (PQsendQueryPrepared(conn_.get(), name, n, values, lengths, formats, 1) == 0) {
     last_not_run_ = true;
@@ -220,7 +226,9 @@ StoreResult PostgresStore::execPrepared(const char* name, int n, const char* con
   // Pooled and idle: no transaction of ours would be lost by a reconnect.
   const bool pooled = conn_ && PQtransactionStatus(conn_.get()) == PQTRANS_IDLE;
   StoreResult r = execPreparedOnce(name, n, values, lengths, formats, out);
-  if (r.ok() || conn_ || !pooled || (retry == Retry::kIfNotRun && !last_not_run_)) return r;
+  // Not after a timeout: the server may still be running the statement, and a
+  // second try would hold the worker (and its client) for twice the timeout.
+  if (r.ok() || conn_ || !pooled || last_timed_out_ || (retry == Retry::kIfNotRun && !last_not_run_)) return r;
   if (!open().ok()) return r;  // still down: the first error says why
   LOG(INFO) << "PostgreSQL: " << name << " failed on a connection that was already closed (" << r.message
             << "); retried once on a fresh connection";

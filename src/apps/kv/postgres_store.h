@@ -69,6 +69,7 @@ class PostgresStore : public KvStore {
   StoreResult prepare(const char* name, const std::string& sql, int n, const Oid* types);
   StoreResult classify(const PGresult* r, const char* what);
   StoreResult lost(const std::string& why);
+  StoreResult timedOut(const std::string& why);  // lost(), and no retry of the statement
 
   const std::string dsn_;
   const std::string table_;
@@ -80,6 +81,8 @@ class PostgresStore : public KvStore {
   // or the server had ended the session first (SQLSTATE class 57P, operator
   // intervention: the FATAL a restart sends to idle connections).
   bool last_not_run_ = false;
+  // Set when the last statement got no answer in time (this side gave up).
+  bool last_timed_out_ = false;
 };
 
 }  // namespace solar::kv
