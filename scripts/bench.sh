@@ -12,6 +12,8 @@
 #   BENCH_DURATION=5s  BENCH_WARMUP=1s   measured time and warm-up per scenario
 #   BENCH_THREADS=2                      solar-bench threads
 #   BENCH_LISTENERS=1  BENCH_WORKERS=2   solar processes (TCP); UDP workers = BENCH_WORKERS
+#   BENCH_HOL_DURATION=10s               measured time of each head-of-line run
+#   BENCH_ONLY="echo diskecho udp hol"   the scenario groups to run
 #   BENCH_OUT=build/bench                where the JSON and summary.txt go
 #   SOLAR_BIN, SOLAR_BENCH               the binaries (default build/solar, build/solar-bench)
 #
@@ -21,6 +23,17 @@
 # from /proc) and their ratio: what solar's listener -> worker hop costs,
 # measured in the same run on the same machine, so the figure travels between
 # machines where absolute rates do not (issue 11).
+#
+# The head-of-line scenario (group hol) asks what a slow request does to the
+# connections around it: builtin:debug on 1 listener and 8 workers, 24 fast
+# connections (50 B echo, closed loop) beside 2 slow ones that loop
+# "sleep:200". With a pinned dispatch (ROUND_ROBIN) the fast connections that
+# share a worker with a slow one wait behind it; with PER_REQUEST any free
+# worker takes the next request. It runs a baseline without the slow
+# connections, then ROUND_ROBIN and PER_REQUEST with them, and prints their
+# fast p50/p99/max and the share of fast connections whose own median is
+# above 20 ms. A solar without PER_REQUEST (refused by `solar -t`) shows
+# "n/a (server has no PER_REQUEST)".
 #
 # Exit status: 0 when every scenario that ran had no errors, 1 otherwise.
 # Sends traffic to 127.0.0.1 only.
@@ -35,6 +48,8 @@ WARMUP=${BENCH_WARMUP:-1s}
 THREADS=${BENCH_THREADS:-2}
 LISTENERS=${BENCH_LISTENERS:-1}
 WORKERS=${BENCH_WORKERS:-2}
+HOL_DURATION=${BENCH_HOL_DURATION:-10s}
+ONLY=" ${BENCH_ONLY:-echo diskecho udp hol} "
 OUT=${BENCH_OUT:-build/bench}
 
 for bin in "$SOLAR" "$BENCH" "$DIRECT"; do
@@ -261,62 +276,171 @@ end_direct() {
   SERVER_PID=$saved_pid DIRECT_PID="" DIRECT_PORT=""
 }
 
+wanted() { [[ "$ONLY" == *" $1 "* ]]; }
+PR_RATIOS=()
+
 # --- TCP echo: 50 B and 1500 B over 100 connections, 50 B over 1,000 ---
-labels_echo=("echo 50 B, 100 connections" "echo 1500 B, 100 connections" "echo 50 B, 1000 connections")
-CONF=$(write_config echo builtin:echo)
-NOTE=""
-if config_supported "$CONF" && start_server echo "$CONF"; then
-  with_direct
-  scenario echo_50b_100c "${labels_echo[0]}" -c 100 -s 50
-  scenario echo_1500b_100c "${labels_echo[1]}" -c 100 -s 1500
-  scenario echo_50b_1000c "${labels_echo[2]}" -c 1000 -s 50
-  end_direct
-  stop_server
-else
-  for label in "${labels_echo[@]}"; do na_row "$label" "$NOTE"; done
-  FAILED=1  # the basic echo server must work
+if wanted echo; then
+  labels_echo=("echo 50 B, 100 connections" "echo 1500 B, 100 connections" "echo 50 B, 1000 connections")
+  CONF=$(write_config echo builtin:echo)
+  NOTE=""
+  if config_supported "$CONF" && start_server echo "$CONF"; then
+    with_direct
+    scenario echo_50b_100c "${labels_echo[0]}" -c 100 -s 50
+    scenario echo_1500b_100c "${labels_echo[1]}" -c 100 -s 1500
+    scenario echo_50b_1000c "${labels_echo[2]}" -c 1000 -s 50
+    end_direct
+    stop_server
+  else
+    for label in "${labels_echo[@]}"; do na_row "$label" "$NOTE"; done
+    FAILED=1  # the basic echo server must work
+  fi
+  # The same echo load with dispatch: PER_REQUEST: what choosing a worker per
+  # request (and reordering replies) costs beside pinning at accept.
+  labels_pr=("echo 50 B, 100 conn, PER_REQUEST" "echo 1500 B, 100 conn, PER_REQUEST")
+  CONF=$(write_config echo_pr builtin:echo "dispatch: PER_REQUEST")
+  NOTE=""
+  if config_supported "$CONF" && start_server echo_pr "$CONF"; then
+    scenario echo_pr_50b_100c "${labels_pr[0]}" -c 100 -s 50
+    scenario echo_pr_1500b_100c "${labels_pr[1]}" -c 100 -s 1500
+    stop_server
+    for size in 50b 1500b; do
+      pinned=$(json_field "$OUT/echo_${size}_100c.json" requests_per_second)
+      per_request=$(json_field "$OUT/echo_pr_${size}_100c.json" requests_per_second)
+      [ -n "$pinned" ] && [ -n "$per_request" ] && PR_RATIOS+=("${size%b} B: $(awk -v a="$per_request" \
+        -v b="$pinned" 'BEGIN { printf "%.3f", a / b }')")
+    done
+  else
+    for label in "${labels_pr[@]}"; do na_row "$label" "$NOTE"; done
+  fi
 fi
 
 # --- 1500 B written to a file by the worker before it replies ---
-label="disk write + echo 1500 B, 100 conn"
-CONF=$(write_config diskecho builtin:diskecho)
-NOTE=""
-if config_supported "$CONF" && start_server diskecho "$CONF"; then
-  mkdir -p "$WORK/direct-data"
-  with_direct --disk "$WORK/direct-data"
-  scenario diskecho_1500b_100c "$label" -c 100 -s 1500
-  end_direct
-  stop_server
-else
-  na_row "$label" "$NOTE"
-fi
-
-# --- UDP echo, 50 B ---
-label="udp echo 50 B, 100 sockets"
-NOTE=""
-if UDP_PORT=$(free_udp_port); then
-  CONF=$(write_config udp builtin:echo "udp { listen: \"127.0.0.1:$UDP_PORT\" workers: $WORKERS }")
-  if config_supported "$CONF" && start_server udp "$CONF"; then
-    with_direct --udp
-    PORT=$UDP_PORT scenario udp_50b_100s "$label" --proto udp -c 100 -s 50
+if wanted diskecho; then
+  label="disk write + echo 1500 B, 100 conn"
+  CONF=$(write_config diskecho builtin:diskecho)
+  NOTE=""
+  if config_supported "$CONF" && start_server diskecho "$CONF"; then
+    mkdir -p "$WORK/direct-data"
+    with_direct --disk "$WORK/direct-data"
+    scenario diskecho_1500b_100c "$label" -c 100 -s 1500
     end_direct
     stop_server
   else
     na_row "$label" "$NOTE"
   fi
-else
-  na_row "$label" "no free UDP port found"
+fi
+
+# --- UDP echo, 50 B ---
+if wanted udp; then
+  label="udp echo 50 B, 100 sockets"
+  NOTE=""
+  if UDP_PORT=$(free_udp_port); then
+    CONF=$(write_config udp builtin:echo "udp { listen: \"127.0.0.1:$UDP_PORT\" workers: $WORKERS }")
+    if config_supported "$CONF" && start_server udp "$CONF"; then
+      with_direct --udp
+      PORT=$UDP_PORT scenario udp_50b_100s "$label" --proto udp -c 100 -s 50
+      end_direct
+      stop_server
+    else
+      na_row "$label" "$NOTE"
+    fi
+  else
+    na_row "$label" "no free UDP port found"
+  fi
+fi
+
+# --- head of line: fast connections beside slow requests, pinned vs per-request dispatch ---
+HOL_WORKERS=8
+HOL_FAST=24
+HOL_SLOW=2
+HOL_PAYLOAD="sleep:200"
+HOL_THRESHOLD=20ms
+HOL_ROWS=()
+hol_row() {  # LABEL REQ/S P50 P99 MAX WORST-MEDIAN STALLED ERRORS
+  HOL_ROWS+=("$(printf '%-34s %10s %9s %9s %9s %9s %-16s %6s' "$@")")
+}
+hol_na_row() {  # LABEL NOTE
+  HOL_ROWS+=("$(printf '%-34s %10s   %s' "$1" "n/a" "$2")")
+}
+
+# hol_run ID LABEL SLOW-CONNECTIONS: one run against the solar at PORT, one row.
+hol_run() {
+  local id=$1 label=$2 slow=$3 json="$OUT/$1.json" rc=0
+  echo "bench.sh: head of line: $label" >&2
+  "$BENCH" -c "$HOL_FAST" --slow-connections "$slow" --slow-payload "$HOL_PAYLOAD" --stall-threshold "$HOL_THRESHOLD" \
+    -t "$THREADS" -d "$HOL_DURATION" -w "$WARMUP" --json "$json" "127.0.0.1:$PORT" >"$OUT/$id.txt" 2>&1 || rc=$?
+  if [ ! -s "$json" ]; then
+    hol_na_row "$label" "solar-bench failed (exit $rc): $(tail -1 "$OUT/$id.txt")"
+    FAILED=1
+    return
+  fi
+  [ "$rc" -eq 0 ] || FAILED=1
+  local stalled judged share
+  stalled=$(json_field "$json" stalled_connections)
+  judged=$(json_field "$json" judged_connections)
+  share=$(awk -v s="$(json_field "$json" stalled_share)" 'BEGIN { printf "%.0f%%", s * 100 }')
+  hol_row "$label" "$(commas "$(json_field "$json" requests_per_second)")" \
+    "$(latency "$(json_field "$json" p50)")" "$(latency "$(json_field "$json" p99)")" \
+    "$(latency "$(json_field "$json" max)")" "$(latency "$(json_field "$json" highest_median_us)")" \
+    "$stalled/$judged ($share)" "$(json_field "$json" total)"
+}
+
+if wanted hol; then
+  # The pinned mode: the baseline without slow connections, then with them.
+  label_base="baseline, no slow (ROUND_ROBIN)"
+  label_rr="ROUND_ROBIN + $HOL_SLOW slow"
+  CONF=$(LISTENERS=1 WORKERS=$HOL_WORKERS write_config hol_rr builtin:debug "dispatch: ROUND_ROBIN")
+  NOTE=""
+  if config_supported "$CONF" && start_server hol_rr "$CONF"; then
+    hol_run hol_baseline "$label_base" 0
+    hol_run hol_round_robin "$label_rr" "$HOL_SLOW"
+    stop_server
+  else
+    hol_na_row "$label_base" "$NOTE"
+    hol_na_row "$label_rr" "$NOTE"
+  fi
+
+  # Per-request dispatch, once solar has it (proto/config.proto DispatchMode PER_REQUEST).
+  label_pr="PER_REQUEST + $HOL_SLOW slow"
+  CONF=$(LISTENERS=1 WORKERS=$HOL_WORKERS write_config hol_pr builtin:debug "dispatch: PER_REQUEST")
+  NOTE=""
+  if ! config_supported "$CONF"; then
+    echo "bench.sh: head of line: $NOTE" >&2
+    hol_na_row "$label_pr" "(server has no PER_REQUEST)"
+  elif start_server hol_pr "$CONF"; then
+    hol_run hol_per_request "$label_pr" "$HOL_SLOW"
+    stop_server
+  else
+    hol_na_row "$label_pr" "$NOTE"
+  fi
 fi
 
 {
-  echo
-  echo "solar $(nproc) CPUs; $LISTENERS listener(s), $WORKERS worker(s); solar-bench $THREADS threads," \
-    "closed loop, pipeline 1; $DURATION measured after $WARMUP warm-up"
-  printf '%-36s %10s %9s %9s %6s %8s %10s %8s %7s\n' "scenario" "req/s" "p50" "p99" "errors" \
-    "us/req" "direct/s" "us/req" "ratio"
-  printf '%s\n' "${ROWS[@]}"
-  echo "us/req: server CPU (user+system, all its processes) per measured request; direct: build/direct-echo,"
-  echo "one epoll process with no hop, under the same load; ratio: solar's us/req over direct's (lower is better)"
+  if [ "${#ROWS[@]}" -gt 0 ]; then
+    echo
+    echo "solar $(nproc) CPUs; $LISTENERS listener(s), $WORKERS worker(s); solar-bench $THREADS threads," \
+      "closed loop, pipeline 1; $DURATION measured after $WARMUP warm-up"
+    printf '%-36s %10s %9s %9s %6s %8s %10s %8s %7s\n' "scenario" "req/s" "p50" "p99" "errors" \
+      "us/req" "direct/s" "us/req" "ratio"
+    printf '%s\n' "${ROWS[@]}"
+    echo "us/req: server CPU (user+system, all its processes) per measured request; direct: build/direct-echo,"
+    echo "one epoll process with no hop, under the same load; ratio: solar's us/req over direct's (lower is better)"
+    if [ "${#PR_RATIOS[@]}" -gt 0 ]; then
+      echo "PER_REQUEST req/s over ROUND_ROBIN req/s, same load, this run: ${PR_RATIOS[*]}"
+    fi
+  fi
+  if [ "${#HOL_ROWS[@]}" -gt 0 ]; then
+    echo
+    echo "head of line: builtin:debug, 1 listener, $HOL_WORKERS workers; $HOL_FAST fast connections (echo 50 B)" \
+      "+ $HOL_SLOW looping $HOL_PAYLOAD; closed loop, $HOL_DURATION measured after $WARMUP warm-up"
+    printf '%-34s %10s %9s %9s %9s %9s %-16s %6s\n' "run" "fast req/s" "fast p50" "fast p99" "fast max" \
+      "worst med" "stalled" "errors"
+    printf '%s\n' "${HOL_ROWS[@]}"
+    echo "stalled: fast connections whose own median latency is above $HOL_THRESHOLD (a pinned dispatch leaves"
+    echo "those sharing a worker with a slow request waiting behind it); p50/p99/max: the fast requests only;"
+    echo "worst med: the highest median latency of any single fast connection"
+  fi
   echo "JSON: $OUT/*.json"
 } | tee "$OUT/summary.txt"
 exit "$FAILED"

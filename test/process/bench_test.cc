@@ -218,7 +218,7 @@ TEST(BenchAgainstSolar, EchoRunHasNoErrorsAndANonZeroRate) {
   EXPECT_GT(JsonNumber(run.json, "requests"), 0) << run.json;
   EXPECT_GT(JsonNumber(run.json, "requests_per_second"), 0) << run.json;
   EXPECT_GT(JsonNumber(run.json, "p50"), 0) << run.json;
-  EXPECT_NE(run.out.find("Errors     0  (connect 0, closed 0, timeout 0, mismatch 0)"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("Errors     0  (connect 0, closed 0, timeout 0, mismatch 0, error 0)"), std::string::npos) << run.out;
   EXPECT_EQ(server.stop(), 0) << server.log();
 }
 

@@ -38,6 +38,20 @@ TEST(BenchCodec, Frame32WaitsForAWholeFrameAndCutsOneAtATime) {
   EXPECT_TRUE(in.empty());
 }
 
+TEST(BenchCodec, Frame32ErrorBitMarksAnErrorReplyWithItsMessage) {
+  auto codec = MakeCodec(Proto::kFrame32);
+  const std::string wire = std::string("\x80\0\0\x04", 4) + "oops" + std::string("\0\0\0\x02", 4) + "ok";
+  const Codec::Decoded error = codec->decode(wire, 0);
+  ASSERT_EQ(error.status, Codec::Decoded::kReply);
+  EXPECT_TRUE(error.error);
+  EXPECT_EQ(error.payload, "oops");
+  EXPECT_EQ(error.consumed, 8u);
+  const Codec::Decoded next = codec->decode(std::string_view(wire).substr(error.consumed), 0);
+  ASSERT_EQ(next.status, Codec::Decoded::kReply);
+  EXPECT_FALSE(next.error);
+  EXPECT_EQ(next.payload, "ok");
+}
+
 TEST(BenchCodec, Frame32LengthBeyondTheLimitIsInvalid) {
   auto codec = MakeCodec(Proto::kFrame32);
   EXPECT_EQ(codec->decode(std::string("\x7f\xff\xff\xff", 4), 0).status, Codec::Decoded::kInvalid);

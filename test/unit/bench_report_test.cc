@@ -31,8 +31,10 @@ TEST(BenchReport, ErrorsAreCountedByKindInTheText) {
   r.stats.addError(ErrorKind::kConnect, 1);
   r.stats.addError(ErrorKind::kClosed, 2);
   r.stats.addError(ErrorKind::kMismatch, 3);
+  r.stats.addError(ErrorKind::kServer, 4);
   const std::string text = FormatReport(SomeOptions(), r);
-  EXPECT_NE(text.find("Errors     6  (connect 1, closed 2, timeout 0, mismatch 3)"), std::string::npos) << text;
+  EXPECT_NE(text.find("Errors     10  (connect 1, closed 2, timeout 0, mismatch 3, error 4)"), std::string::npos)
+      << text;
 }
 
 TEST(BenchReport, ErrorsAreCountedByKindInTheJson) {

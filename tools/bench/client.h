@@ -11,6 +11,7 @@
 #include <string>
 
 #include "codec.h"
+#include "request_pipeline.h"
 #include "rng.h"
 #include "run_plan.h"
 #include "stats.h"
@@ -40,6 +41,9 @@ struct ClientEnv {
   Rng* rng = nullptr;
   Stats* stats = nullptr;
   std::string* scratch = nullptr;  // UDP receive buffer, one per thread
+  // The -c load, or the slow connections (--slow-connections): those have an
+  // environment of their own, with their workload and their stats.
+  Traffic traffic = Traffic::kLoad;
   // Called when a client may have nothing left to do; the thread then checks
   // whether all have finished.
   std::function<void()> maybe_finished;

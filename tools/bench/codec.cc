@@ -21,7 +21,9 @@ class Frame32Codec : public Codec {
     Decoded d;
     if (in.size() < 4) return d;
     const auto* p = reinterpret_cast<const unsigned char*>(in.data());
-    const size_t n = (size_t{p[0]} << 24) | (size_t{p[1]} << 16) | (size_t{p[2]} << 8) | size_t{p[3]};
+    // Bit 31 marks an error reply: the rest is the length of its message.
+    const bool error = (p[0] & 0x80) != 0;
+    const size_t n = (size_t{p[0] & 0x7fu} << 24) | (size_t{p[1]} << 16) | (size_t{p[2]} << 8) | size_t{p[3]};
     if (n > kMaxReplyBytes) {
       d.status = Decoded::kInvalid;
       return d;
@@ -30,6 +32,7 @@ class Frame32Codec : public Codec {
     d.status = Decoded::kReply;
     d.consumed = 4 + n;
     d.payload = in.substr(4, n);
+    d.error = error;
     return d;
   }
 

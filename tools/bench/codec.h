@@ -22,6 +22,7 @@ class Codec {
     enum Status { kNeedMore, kReply, kInvalid } status = kNeedMore;
     size_t consumed = 0;       // wire bytes of the reply, framing included
     std::string_view payload;  // points into the input
+    bool error = false;        // an error reply (frame32: bit 31 of the length); payload is the message
   };
 
   virtual ~Codec() = default;

@@ -12,6 +12,8 @@
 #include "clock.h"
 #include "codec.h"
 #include "rng.h"
+#include "slow_workload.h"
+#include "stall_summary.h"
 #include "tcp_client.h"
 #include "udp_client.h"
 #include "workload.h"
@@ -36,6 +38,8 @@ class LoadLoop : NonCopyable {
   bool init();
   void run();
   void publish();
+  // Hands each -c connection's median latency to the owner (once, at the end).
+  void publishMedians();
 
  private:
   static void OnTick(evutil_socket_t, short, void* arg) { static_cast<LoadLoop*>(arg)->tick(); }
@@ -57,8 +61,15 @@ class LoadLoop : NonCopyable {
   Stats local_;  // since the last publish()
   std::string scratch_;
   ClientEnv env_;
+  // The slow connections' (--slow-connections): their own workload and stats.
+  std::unique_ptr<Workload> slow_workload_;
+  Stats slow_local_;  // since the last publish()
+  ClientEnv slow_env_;
+  // With the per-connection report, one per -c connection (sized once: the
+  // clients hold pointers into it); empty otherwise.
+  std::vector<Histogram> connection_latency_;
   std::set<std::pair<std::string, int>> warned_;
-  std::vector<std::unique_ptr<Client>> clients_;
+  std::vector<std::unique_ptr<Client>> clients_;  // the -c connections first, then the slow ones
   EventPtr tick_event_;
   EventPtr deadline_event_;
 };
@@ -105,6 +116,13 @@ bool LoadLoop::init() {
   env_.maybe_finished = [this] { checkFinished(); };
   env_.warn = [this](const char* call, int error) { warn(call, error); };
 
+  slow_workload_ = std::make_unique<SlowWorkload>(o.slow_payload);
+  slow_env_ = env_;
+  slow_env_.workload = slow_workload_.get();
+  slow_env_.stats = &slow_local_;
+  slow_env_.traffic = Traffic::kSlow;
+  if (o.perConnectionReport()) connection_latency_.resize(static_cast<size_t>(owner_.connections_));
+
   // Open loop: each connection sends every C/R seconds, and connection g starts
   // g/R seconds in, so the whole run sends evenly rather than in bursts.
   const double per_request_ns = o.rate > 0 ? 1e9 / o.rate : 0;
@@ -112,10 +130,19 @@ bool LoadLoop::init() {
   for (int i = 0; i < owner_.connections_; ++i) {
     const int g = owner_.first_connection_ + i;
     const uint64_t first_ns = plan_.start_ns + static_cast<uint64_t>(per_request_ns * g);
+    Histogram* own = connection_latency_.empty() ? nullptr : &connection_latency_[static_cast<size_t>(i)];
     if (o.proto == Proto::kUdp) {
-      clients_.push_back(std::make_unique<UdpClient>(env_, interval_ns, first_ns));
+      clients_.push_back(std::make_unique<UdpClient>(env_, interval_ns, first_ns, own));
     } else {
-      clients_.push_back(std::make_unique<TcpClient>(env_, interval_ns, first_ns));
+      clients_.push_back(std::make_unique<TcpClient>(env_, interval_ns, first_ns, own));
+    }
+  }
+  // Slow connections are a closed loop whatever the -c ones do (-R, -P).
+  for (int i = 0; i < owner_.slow_connections_; ++i) {
+    if (o.proto == Proto::kUdp) {
+      clients_.push_back(std::make_unique<UdpClient>(slow_env_, 0, 0));
+    } else {
+      clients_.push_back(std::make_unique<TcpClient>(slow_env_, 0, 0));
     }
   }
 
@@ -166,8 +193,19 @@ void LoadLoop::publish() {
   {
     std::lock_guard<std::mutex> lock(owner_.mu_);
     owner_.published_.merge(local_);
+    owner_.published_slow_.merge(slow_local_);
   }
   local_.reset();
+  slow_local_.reset();
+}
+
+void LoadLoop::publishMedians() {
+  if (!plan_.options.perConnectionReport()) return;
+  // A loop that could not start has no histograms: its connections had no reply.
+  std::vector<uint64_t> medians(static_cast<size_t>(owner_.connections_), kNoMedian);
+  for (size_t i = 0; i < connection_latency_.size(); ++i) medians[i] = ConnectionMedian(connection_latency_[i]);
+  std::lock_guard<std::mutex> lock(owner_.mu_);
+  owner_.medians_ = std::move(medians);
 }
 
 void LoadLoop::warn(const char* call, int error) {
@@ -176,8 +214,12 @@ void LoadLoop::warn(const char* call, int error) {
                error == EMFILE || error == ENFILE ? " (raise the open-file limit: ulimit -n)" : "");
 }
 
-LoadThread::LoadThread(RunPlan& plan, int index, int first_connection, int connections)
-    : plan_(plan), index_(index), first_connection_(first_connection), connections_(connections) {}
+LoadThread::LoadThread(RunPlan& plan, int index, int first_connection, int connections, int slow_connections)
+    : plan_(plan),
+      index_(index),
+      first_connection_(first_connection),
+      connections_(connections),
+      slow_connections_(slow_connections) {}
 
 LoadThread::~LoadThread() { join(); }
 
@@ -197,16 +239,24 @@ void LoadThread::run() {
       // an empty success.
       std::lock_guard<std::mutex> lock(mu_);
       published_.addError(ErrorKind::kConnect, static_cast<uint64_t>(connections_));
+      published_slow_.addError(ErrorKind::kConnect, static_cast<uint64_t>(slow_connections_));
     }
     end_ns_.store(MonoNanos(), std::memory_order_release);
     loop.publish();
+    loop.publishMedians();
   }  // connections close here, before done() says so
   done_.store(true, std::memory_order_release);
 }
 
-void LoadThread::collect(Stats* into) const {
+void LoadThread::collect(Stats* into, Stats* slow_into) const {
   std::lock_guard<std::mutex> lock(mu_);
   into->merge(published_);
+  slow_into->merge(published_slow_);
+}
+
+std::vector<uint64_t> LoadThread::connectionMedians() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return medians_;
 }
 
 uint64_t LoadThread::TickNs(const Options& options) {

@@ -52,9 +52,8 @@ int main(int argc, char** argv) {
   sockaddr_storage address{};
   socklen_t length = 0;
   if (std::string error = ResolveTarget(options, &address, &length); !error.empty()) return UsageError(error);
-  if (std::string error = EnsureFileLimit(static_cast<size_t>(options.connections)); !error.empty()) {
-    return UsageError(error);
-  }
+  const size_t sockets = static_cast<size_t>(options.connections) + static_cast<size_t>(options.slow_connections);
+  if (std::string error = EnsureFileLimit(sockets); !error.empty()) return UsageError(error);
 
   const RunResult result = RunBench(options, address, length, isatty(STDERR_FILENO) == 1);
 

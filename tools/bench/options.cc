@@ -142,6 +142,22 @@ std::vector<Spec> Specs() {
          o->json_path = v;
          return v.empty() ? bad("--json", v, "a file name or -") : "";
        }},
+      {0, "slow-connections", true,
+       [=](const std::string& v, Options* o) {
+         o->slow_connections_given = true;
+         return ParseInt(v, 0, kMaxConnections, &o->slow_connections) ? ""
+                                                                      : bad("slow connections", v, "0..1000000");
+       }},
+      {0, "slow-payload", true,
+       [=](const std::string& v, Options* o) {
+         o->slow_payload = v;
+         return v.empty() ? bad("slow payload", v, "a non-empty request, e.g. sleep:200") : "";
+       }},
+      {0, "stall-threshold", true,
+       [=](const std::string& v, Options* o) {
+         o->stall_threshold_given = true;
+         return ParseDuration(v, &o->stall_threshold_ns) ? "" : bad("stall threshold", v, "e.g. 20ms, 1s");
+       }},
       {0, "seed", true,
        [=](const std::string& v, Options* o) { return ParseUint(v, &o->seed) ? "" : bad("seed", v, "an integer"); }},
       {'h', "help", false, [](const std::string&, Options* o) {
@@ -168,6 +184,15 @@ std::string Validate(const Options& o) {
   }
   if (o.rate > 0 && o.rate / o.connections > 1e7) {
     return "rate per connection above 10M requests/s; use more connections";
+  }
+  if (o.connections + o.slow_connections > kMaxConnections) {
+    return "connections and slow connections together above 1000000";
+  }
+  if (o.slow_payload.size() > limit) {
+    return "slow payload is larger than " + std::to_string(limit) + " bytes";
+  }
+  if (o.proto == Proto::kLine && o.slow_payload.find_first_of("\r\n") != std::string::npos) {
+    return "slow payload must not contain a line break with --proto line";
   }
   return "";
 }
@@ -363,6 +388,15 @@ std::string UsageText() {
          "      --kv-keys N       kv: distinct keys, uniformly chosen [10000]\n"
          "      --timeout T       a request (or connect) without an answer this long fails [5s]\n"
          "      --json FILE|-     also write the results as JSON (- = stdout; the text goes to stderr)\n"
+         "      --slow-connections N\n"
+         "                        head of line: N more connections, each looping the slow\n"
+         "                        payload, one request in flight, counted apart from the\n"
+         "                        -c ones; adds the stalled-connection report [0]\n"
+         "      --slow-payload P  what the slow connections send; the reply must echo it,\n"
+         "                        or be slept:MS for sleep:MS (builtin:debug) [sleep:200]\n"
+         "      --stall-threshold T\n"
+         "                        a -c connection whose own median latency is above T is\n"
+         "                        stalled; adds the stalled-connection report [20ms]\n"
          "      --seed N          seed of the payload generator [1]\n"
          "  -h, --help            this text\n"
          "      --version         print the version and exit\n"

@@ -45,11 +45,28 @@ struct Options {
   uint64_t timeout_ns = 5'000'000'000;  // per request, and per connect
   std::string json_path;                // "" = none, "-" = stdout
   uint64_t seed = 1;
+
+  // Head-of-line load (--slow-connections): connections beside the -c ones
+  // that loop one slow request (closed loop, one in flight each), so a server
+  // that pins connections to workers shows what they do to the fast ones. Their
+  // requests are counted apart, not in Requests or Latency.
+  int slow_connections = 0;
+  bool slow_connections_given = false;
+  std::string slow_payload = "sleep:200";  // builtin:debug sleeps 200 ms, then answers "slept:200"
+  // The per-connection report: a -c connection whose own median latency is
+  // above this counts as stalled.
+  uint64_t stall_threshold_ns = 20'000'000;
+  bool stall_threshold_given = false;
+
   bool help = false;
   bool version = false;  // --version: print VersionLine("solar-bench") and exit 0
 
   // Whether the run stops at a deadline (else it stops when `requests` are done).
   bool hasDeadline() const { return duration_given || requests == 0; }
+  // Whether to keep each -c connection's latencies for the stalled-connection
+  // report: asked for by --slow-connections (0 too: a baseline to compare
+  // with) or --stall-threshold.
+  bool perConnectionReport() const { return slow_connections_given || stall_threshold_given; }
 };
 
 struct ParseResult {

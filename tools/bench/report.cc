@@ -4,11 +4,13 @@
 #include <cstdarg>
 #include <cstdio>
 
+#include "stall_summary.h"
+
 namespace solar::bench {
 namespace {
 
 constexpr ErrorKind kAllErrorKinds[] = {ErrorKind::kConnect, ErrorKind::kClosed, ErrorKind::kTimeout,
-                                        ErrorKind::kMismatch};
+                                        ErrorKind::kMismatch, ErrorKind::kServer};
 
 std::string Printf(const char* format, ...) __attribute__((format(printf, 1, 2)));
 std::string Printf(const char* format, ...) {
@@ -45,6 +47,47 @@ std::string SizeText(const Options& o) {
   return o.size_min == o.size_max ? Printf("%zu B", o.size_min) : Printf("%zu-%zu B", o.size_min, o.size_max);
 }
 
+// The slow payload as typed, quoted; bytes that are not printable as \xNN.
+std::string Quoted(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    out += u < 0x20 || u >= 0x7f || c == '"' || c == '\\' ? Printf("\\x%02x", u) : std::string(1, c);
+  }
+  return out + "\"";
+}
+
+// "24 connections" / "1 connection" (UDP: sockets).
+std::string ConnectionCount(const Options& o, int n) {
+  const char* noun = o.proto == Proto::kUdp ? "socket" : "connection";
+  return Printf("%d %s%s", n, noun, n == 1 ? "" : "s");
+}
+
+// The head-of-line lines of the text report: the slow connections' requests,
+// and how many -c connections stalled.
+std::string FormatHeadOfLine(const Options& o, const RunResult& r) {
+  std::string out;
+  if (o.slow_connections > 0) {
+    const Histogram& h = r.slow.latency;
+    out += Printf("Slow       %s requests", WithCommas(r.slow.requests).c_str());
+    if (h.count() > 0) {
+      out += Printf(", p50 %s, max %s", FormatLatency(h.valueAtPercentile(50)).c_str(),
+                    FormatLatency(h.max()).c_str());
+    }
+    out += Printf(", errors %s\n", WithCommas(r.slow.totalErrors()).c_str());
+  }
+  const StallSummary s = SummarizeStalls(r.connection_medians_ns, o.stall_threshold_ns);
+  out += Printf("Stalled    %d/%d %s (%.1f%%) with a median latency > %s", s.stalled, s.connections,
+                o.proto == Proto::kUdp ? "sockets" : "connections", s.share() * 100,
+                FormatLatency(o.stall_threshold_ns).c_str());
+  if (s.silent > 0) out += Printf(", %d of them without a reply", s.silent);
+  if (s.silent < s.connections) {  // some connection had replies
+    out += Printf("; medians %s .. %s", FormatLatency(s.lowest_median_ns).c_str(),
+                  FormatLatency(s.highest_median_ns).c_str());
+  }
+  return out + "\n";
+}
+
 }  // namespace
 
 std::string FormatLatency(uint64_t ns) {
@@ -74,6 +117,10 @@ std::string FormatReport(const Options& o, const RunResult& r) {
                 o.proto == Proto::kUdp ? "sockets" : "connections", o.threads, o.threads == 1 ? "" : "s", o.pipeline);
   out += o.rate > 0 ? Printf("open loop at %s req/s\n", WithCommas(static_cast<uint64_t>(o.rate)).c_str())
                     : std::string("closed loop\n");
+  if (o.slow_connections > 0) {
+    out += Printf("           + %s looping %s, one request in flight each (counted apart)\n",
+                  ConnectionCount(o, o.slow_connections).c_str(), Quoted(o.slow_payload).c_str());
+  }
   out += Printf("Time       %.2fs measured", r.seconds);
   if (r.warmup_ns > 0) out += Printf(" after %.2fs warm-up", static_cast<double>(r.warmup_ns) / 1e9);
   if (r.interrupted) out += " (interrupted)";
@@ -99,6 +146,7 @@ std::string FormatReport(const Options& o, const RunResult& r) {
     sep = ", ";
   }
   out += ")\n";
+  if (o.perConnectionReport()) out += FormatHeadOfLine(o, r);
   return out;
 }
 
@@ -133,7 +181,34 @@ std::string FormatJson(const Options& o, const RunResult& r) {
   out += "  \"errors\": {\n";
   out += Printf("    \"total\": %" PRIu64, s.totalErrors());
   for (ErrorKind kind : kAllErrorKinds) out += Printf(",\n    \"%s\": %" PRIu64, ErrorKindName(kind), s.error(kind));
-  out += "\n  }\n}\n";
+  out += "\n  }";
+  // After everything else, with names of their own: scripts that take the
+  // first "p50" or "requests" keep getting the -c connections' figures.
+  if (o.perConnectionReport()) {
+    const Histogram& slow = r.slow.latency;
+    out += ",\n  \"head_of_line\": {\n";
+    out += Printf("    \"slow_connections\": %d,\n", o.slow_connections);
+    out += "    \"slow_payload\": " + JsonString(o.slow_payload) + ",\n";
+    out += Printf("    \"slow_requests\": %" PRIu64 ",\n", r.slow.requests);
+    out += Printf("    \"slow_errors\": %" PRIu64 ",\n", r.slow.totalErrors());
+    out += "    \"slow_p50_us\": " + Micros(slow.valueAtPercentile(50)) + ",\n";
+    out += "    \"slow_max_us\": " + Micros(slow.max()) + ",\n";
+    const StallSummary st = SummarizeStalls(r.connection_medians_ns, o.stall_threshold_ns);
+    out += "    \"stall_threshold_us\": " + Micros(o.stall_threshold_ns) + ",\n";
+    out += Printf("    \"judged_connections\": %d,\n", st.connections);
+    out += Printf("    \"stalled_connections\": %d,\n", st.stalled);
+    out += Printf("    \"stalled_share\": %.6f,\n", st.share());
+    out += Printf("    \"silent_connections\": %d,\n", st.silent);
+    out += "    \"highest_median_us\": " + Micros(st.highest_median_ns) + ",\n";
+    // One per -c connection, in connection order; null: no measured reply.
+    out += "    \"connection_medians_us\": [";
+    for (size_t i = 0; i < r.connection_medians_ns.size(); ++i) {
+      const uint64_t median = r.connection_medians_ns[i];
+      out += (i == 0 ? "" : ", ") + (median == kNoMedian ? std::string("null") : Micros(median));
+    }
+    out += "]\n  }";
+  }
+  out += "\n}\n";
   return out;
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "options.h"
 #include "stats.h"
@@ -12,7 +13,11 @@
 namespace solar::bench {
 
 struct RunResult {
-  Stats stats;           // all threads merged
+  Stats stats;           // all threads merged: the -c connections' requests, every connection's errors
+  Stats slow;            // the slow connections' (--slow-connections), errors included
+  // With Options::perConnectionReport(): each -c connection's median latency
+  // (kNoMedian: no measured reply), in connection order; empty otherwise.
+  std::vector<uint64_t> connection_medians_ns;
   double seconds = 0;    // the measured time: from the end of the warm-up to the end of the run
   bool interrupted = false;  // stopped early by SIGINT/SIGTERM
   uint64_t warmup_ns = 0;

@@ -5,15 +5,18 @@
 namespace solar::bench {
 
 RequestPipeline::RequestPipeline(RunPlan& plan, Workload& workload, Rng& rng, Stats& stats, uint64_t interval_ns,
-                                 uint64_t first_ns, size_t request_overhead)
+                                 uint64_t first_ns, size_t request_overhead, Traffic traffic,
+                                 Histogram* connection_latency)
     : plan_(plan),
       workload_(workload),
       rng_(rng),
       stats_(stats),
-      interval_ns_(interval_ns),
+      interval_ns_(traffic == Traffic::kSlow ? 0 : interval_ns),
       next_due_ns_(first_ns),
       request_overhead_(request_overhead),
-      depth_(static_cast<size_t>(plan.options.pipeline)) {}
+      traffic_(traffic),
+      connection_latency_(connection_latency),
+      depth_(traffic == Traffic::kSlow ? 1 : static_cast<size_t>(plan.options.pipeline)) {}
 
 InFlight* RequestPipeline::issue(uint64_t now) {
   if (exhausted_ || queue_.size() >= depth_) return nullptr;
@@ -27,9 +30,14 @@ InFlight* RequestPipeline::issue(uint64_t now) {
     return nullptr;
   }
   const bool measured = intended >= plan_.warmup_end_ns;
-  if (measured && plan_.options.requests > 0 && plan_.budget.fetch_sub(1, std::memory_order_relaxed) <= 0) {
-    exhausted_ = true;
-    return nullptr;
+  if (measured && plan_.options.requests > 0) {
+    // A slow request only looks: the budget counts the -c connections' requests.
+    const int64_t left = traffic_ == Traffic::kSlow ? plan_.budget.load(std::memory_order_relaxed)
+                                                    : plan_.budget.fetch_sub(1, std::memory_order_relaxed);
+    if (left <= 0) {
+      exhausted_ = true;
+      return nullptr;
+    }
   }
   if (interval_ns_ != 0) next_due_ns_ += interval_ns_;
 
@@ -55,13 +63,20 @@ ReplyCheck RequestPipeline::complete(size_t index, std::string_view reply, size_
   }
   ++stats_.answered;
   if (request.measured && now < plan_.deadline_ns) {
-    stats_.latency.record(now > request.intended_ns ? now - request.intended_ns : 0);
+    const uint64_t latency = now > request.intended_ns ? now - request.intended_ns : 0;
+    stats_.latency.record(latency);
+    if (connection_latency_ != nullptr) connection_latency_->record(latency);
     ++stats_.requests;
     stats_.bytes_sent += request.payload.size() + request_overhead_;
     stats_.bytes_received += reply_wire_bytes;
     stats_.last_reply_ns = now;
   }
   return finish(index, verdict);
+}
+
+void RequestPipeline::fail(size_t index) {
+  stats_.addError(ErrorKind::kServer);
+  finish(index, ReplyCheck::kMismatch);
 }
 
 ReplyCheck RequestPipeline::finish(size_t index, ReplyCheck verdict) {

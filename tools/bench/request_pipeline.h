@@ -13,6 +13,9 @@
 //   sent as soon as room frees up, each still timed from its own due time.
 // - A request is measured when its (due) send time is at or after the end of
 //   the warm-up; its reply counts when it arrives before the deadline.
+// - A slow connection's pipeline (--slow-connections, Traffic::kSlow) is
+//   always a closed loop with one request in flight, and takes nothing from
+//   the --requests budget (it stops when the budget is spent, like the rest).
 //
 // Runs in: solar-bench load threads (not thread-safe; the budget is atomic).
 #pragma once
@@ -24,6 +27,7 @@
 #include <vector>
 
 #include "base/noncopyable.h"
+#include "histogram.h"
 #include "rng.h"
 #include "run_plan.h"
 #include "stats.h"
@@ -38,12 +42,20 @@ struct InFlight {
   bool measured = false;
 };
 
+// Whose requests a pipeline carries: the measured load of -c, or a slow
+// connection's (--slow-connections) beside it.
+enum class Traffic { kLoad, kSlow };
+
 class RequestPipeline : NonCopyable {
  public:
-  // interval_ns = 0 for the closed loop; first_ns is then unused.
-  // request_overhead: framing bytes the transport adds to each request.
+  // interval_ns = 0 for the closed loop; first_ns is then unused (kSlow
+  // ignores both). request_overhead: framing bytes the transport adds to each
+  // request. connection_latency, when not null (borrowed, outlives the
+  // pipeline), also records each latency that goes into stats: this
+  // connection's own, for its median.
   RequestPipeline(RunPlan& plan, Workload& workload, Rng& rng, Stats& stats, uint64_t interval_ns,
-                  uint64_t first_ns, size_t request_overhead);
+                  uint64_t first_ns, size_t request_overhead, Traffic traffic = Traffic::kLoad,
+                  Histogram* connection_latency = nullptr);
 
   // Issues the next request if the pipeline depth, the schedule, the budget
   // and the deadline allow one at `now`; nullptr otherwise. The caller sends it
@@ -59,6 +71,10 @@ class RequestPipeline : NonCopyable {
   // received at `now`), records it and removes it. Returns the verdict;
   // a mismatch has been counted.
   ReplyCheck complete(size_t index, std::string_view reply, size_t reply_wire_bytes, uint64_t now);
+
+  // Request `index` was answered with an error reply: counted as kServer and
+  // removed, its latency not recorded.
+  void fail(size_t index);
 
   // The first request on the wire that `reply` answers, else the oldest one
   // on the wire (to be judged a mismatch), else -1. For UDP, whose replies may
@@ -91,6 +107,8 @@ class RequestPipeline : NonCopyable {
   const uint64_t interval_ns_;
   uint64_t next_due_ns_;
   const size_t request_overhead_;
+  const Traffic traffic_;
+  Histogram* const connection_latency_;  // may be null
   const size_t depth_;
   bool exhausted_ = false;  // the deadline or the budget said no: for good
   std::deque<InFlight> queue_;

@@ -72,12 +72,14 @@ RunResult RunBench(const Options& o, const sockaddr_storage& address, socklen_t 
   plan.deadline_ns = o.hasDeadline() ? plan.warmup_end_ns + o.duration_ns : kNoDeadline;
   plan.budget.store(static_cast<int64_t>(o.requests));
 
-  // Connections are dealt out as evenly as they go: the first threads take one more.
+  // Connections are dealt out as evenly as they go: the first threads take
+  // one more. The slow ones likewise, so no thread's loop carries them all.
+  auto share = [&o](int total, int t) { return total / o.threads + (t < total % o.threads ? 1 : 0); };
   std::vector<std::unique_ptr<LoadThread>> threads;
   int first = 0;
   for (int t = 0; t < o.threads; ++t) {
-    const int n = o.connections / o.threads + (t < o.connections % o.threads ? 1 : 0);
-    threads.push_back(std::make_unique<LoadThread>(plan, t, first, n));
+    const int n = share(o.connections, t);
+    threads.push_back(std::make_unique<LoadThread>(plan, t, first, n, share(o.slow_connections, t)));
     first += n;
   }
   for (auto& thread : threads) thread->start();
@@ -97,7 +99,9 @@ RunResult RunBench(const Options& o, const sockaddr_storage& address, socklen_t 
     const uint64_t now = MonoNanos();
     if (progress && now >= next_progress) {
       Stats so_far;
-      for (const auto& thread : threads) thread->collect(&so_far);
+      Stats slow_so_far;
+      for (const auto& thread : threads) thread->collect(&so_far, &slow_so_far);
+      so_far.mergeErrors(slow_so_far);  // a slow connection's failure is the run's
       // The rate counts every reply, so the warm-up shows its load too; the
       // p99 is of measured requests only.
       const double rate =
@@ -115,10 +119,15 @@ RunResult RunBench(const Options& o, const sockaddr_storage& address, socklen_t 
   uint64_t end_ns = 0;
   for (auto& thread : threads) {
     thread->join();
-    thread->collect(&result.stats);
+    thread->collect(&result.stats, &result.slow);
     end_ns = std::max(end_ns, thread->endNs());
+    const std::vector<uint64_t> medians = thread->connectionMedians();
+    result.connection_medians_ns.insert(result.connection_medians_ns.end(), medians.begin(), medians.end());
   }
   pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  // Errors are the whole run's, whichever connection had them: they set the
+  // exit status. result.slow keeps its own count for the report.
+  result.stats.mergeErrors(result.slow);
 
   // The measured time ends at the deadline, even if the threads had nothing
   // left to do before it (an open loop whose last request was due earlier):
@@ -126,6 +135,11 @@ RunResult RunBench(const Options& o, const sockaddr_storage& address, socklen_t 
   // the run was cut short by a signal or by reaching --requests.
   const bool budget_spent = o.requests > 0 && plan.budget.load() <= 0;
   if (plan.deadline_ns != kNoDeadline && !result.interrupted && !budget_spent) end_ns = plan.deadline_ns;
+  // A spent budget ends the measured time at the last -c reply, not when the
+  // slow connections' last request (which could not be cut short) came back.
+  if (budget_spent && o.slow_connections > 0 && result.stats.last_reply_ns > 0) {
+    end_ns = std::min(end_ns, result.stats.last_reply_ns);
+  }
   end_ns = std::min(end_ns, plan.deadline_ns);
   result.seconds = end_ns > plan.warmup_end_ns ? static_cast<double>(end_ns - plan.warmup_end_ns) / 1e9 : 0;
   return result;

@@ -14,6 +14,8 @@ const char* ErrorKindName(ErrorKind kind) {
       return "timeout";
     case ErrorKind::kMismatch:
       return "mismatch";
+    case ErrorKind::kServer:
+      return "error";
   }
   return "?";
 }
@@ -32,6 +34,10 @@ void Stats::merge(const Stats& other) {
   bytes_received += other.bytes_received;
   for (int i = 0; i < kErrorKinds; ++i) errors[i] += other.errors[i];
   last_reply_ns = std::max(last_reply_ns, other.last_reply_ns);
+}
+
+void Stats::mergeErrors(const Stats& other) {
+  for (int i = 0; i < kErrorKinds; ++i) errors[i] += other.errors[i];
 }
 
 void Stats::reset() {

@@ -17,10 +17,11 @@ enum class ErrorKind {
   kClosed,    // the server closed or reset a connection (counted once per connection)
   kTimeout,   // a request had no reply within --timeout (the connection is then replaced)
   kMismatch,  // a reply failed the workload's check, or could not be framed
+  kServer,    // the server answered with an error frame (frame32; the connection stays)
 };
-constexpr int kErrorKinds = 4;
+constexpr int kErrorKinds = 5;
 
-const char* ErrorKindName(ErrorKind kind);  // "connect", "closed", "timeout", "mismatch"
+const char* ErrorKindName(ErrorKind kind);  // "connect", "closed", "timeout", "mismatch", "error"
 
 struct Stats {
   Histogram latency;        // ns, measured requests that passed the check
@@ -35,6 +36,8 @@ struct Stats {
   uint64_t error(ErrorKind kind) const { return errors[static_cast<int>(kind)]; }
   uint64_t totalErrors() const;
   void merge(const Stats& other);
+  // Adds only other's error counts.
+  void mergeErrors(const Stats& other);
   void reset();
 };
 

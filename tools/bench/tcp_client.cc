@@ -18,9 +18,10 @@ constexpr size_t kCompactOutputAt = 64 * 1024;
 
 }  // namespace
 
-TcpClient::TcpClient(ClientEnv& env, uint64_t interval_ns, uint64_t first_ns)
+TcpClient::TcpClient(ClientEnv& env, uint64_t interval_ns, uint64_t first_ns, Histogram* connection_latency)
     : env_(env),
-      pipeline_(*env.plan, *env.workload, *env.rng, *env.stats, interval_ns, first_ns, env.codec->overhead()),
+      pipeline_(*env.plan, *env.workload, *env.rng, *env.stats, interval_ns, first_ns, env.codec->overhead(),
+                env.traffic, connection_latency),
       timer_(evtimer_new(env.base, &TcpClient::OnTimer, this)) {}
 
 TcpClient::~TcpClient() { closeSocket(); }
@@ -126,7 +127,11 @@ void TcpClient::readReplies(uint64_t now) {
       fail(ErrorKind::kMismatch);
       return;
     }
-    pipeline_.complete(0, d.payload, d.consumed, now);
+    if (d.error) {
+      pipeline_.fail(0);
+    } else {
+      pipeline_.complete(0, d.payload, d.consumed, now);
+    }
     in_.consume(d.consumed);
   }
   // A fresh clock for the new requests: the time spent checking the replies

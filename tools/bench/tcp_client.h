@@ -25,7 +25,8 @@ namespace solar::bench {
 class TcpClient : public Client, NonCopyable {
  public:
   // interval_ns / first_ns: the open-loop schedule (0 = closed loop).
-  TcpClient(ClientEnv& env, uint64_t interval_ns, uint64_t first_ns);
+  // connection_latency: see RequestPipeline (borrowed; may be null).
+  TcpClient(ClientEnv& env, uint64_t interval_ns, uint64_t first_ns, Histogram* connection_latency = nullptr);
   ~TcpClient() override;
 
   void start() override;

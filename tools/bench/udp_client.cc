@@ -14,9 +14,10 @@ constexpr size_t kMaxDatagram = 65536;
 
 }  // namespace
 
-UdpClient::UdpClient(ClientEnv& env, uint64_t interval_ns, uint64_t first_ns)
+UdpClient::UdpClient(ClientEnv& env, uint64_t interval_ns, uint64_t first_ns, Histogram* connection_latency)
     : env_(env),
-      pipeline_(*env.plan, *env.workload, *env.rng, *env.stats, interval_ns, first_ns, 0),
+      pipeline_(*env.plan, *env.workload, *env.rng, *env.stats, interval_ns, first_ns, 0, env.traffic,
+                connection_latency),
       timer_(evtimer_new(env.base, &UdpClient::OnTimer, this)) {}
 
 UdpClient::~UdpClient() { closeSocket(); }

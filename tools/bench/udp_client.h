@@ -21,7 +21,8 @@ namespace solar::bench {
 
 class UdpClient : public Client, NonCopyable {
  public:
-  UdpClient(ClientEnv& env, uint64_t interval_ns, uint64_t first_ns);
+  // As TcpClient's.
+  UdpClient(ClientEnv& env, uint64_t interval_ns, uint64_t first_ns, Histogram* connection_latency = nullptr);
   ~UdpClient() override;
 
   void start() override;
