@@ -21,7 +21,7 @@ const char* CounterHelp(int c) {
     case kRequests: return "Requests answered (workers) or received and forwarded (listeners).";
     case kBytesIn: return "Request payload bytes received by workers.";
     case kBytesOut: return "Reply payload bytes sent by workers.";
-    case kErrors: return "Requests whose process() threw or whose reply was too large.";
+    case kErrors: return "Requests answered with an error (process() threw, Response::error, reply too large).";
     case kBadRecords: return "IPC records refused by validation.";
     case kOrphanChunks: return "Request chunks whose start was lost with a dead worker.";
     case kAccepted: return "TCP connections accepted.";

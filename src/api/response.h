@@ -24,6 +24,18 @@ class Response {
   void noReply() { no_reply_ = true; }
   bool isNoReply() const { return no_reply_; }
 
+  // Answer with an error instead of a reply: with FRAME32 the client gets an
+  // error frame carrying `message` (length word with bit 31 set) and the
+  // connection stays usable; LINE and RAW have no error frame, so the
+  // connection is closed after the replies before it (as for an exception).
+  // UDP sends nothing (the client times out). A throw from process() is
+  // answered the same way, with the exception's what().
+  void error(std::string_view message) {
+    body_.assign(message.data(), message.size());
+    error_ = true;
+  }
+  bool isError() const { return error_; }
+
   // Close the connection once this reply is written (TCP only).
   void closeAfterReply() { close_after_ = true; }
   bool isCloseAfterReply() const { return close_after_; }
@@ -32,12 +44,14 @@ class Response {
     body_.clear();
     no_reply_ = false;
     close_after_ = false;
+    error_ = false;
   }
 
  private:
   std::string body_;
   bool no_reply_ = false;
   bool close_after_ = false;
+  bool error_ = false;
 };
 
 }  // namespace solar

@@ -70,8 +70,8 @@ using WorkerFactory = std::function<std::unique_ptr<Worker>()>;
 // The layout of Worker and WorkerInfo. A module is compiled with the value it
 // saw; solar refuses one built against another (its virtual functions would
 // not line up), with a message saying to rebuild it. Bump it whenever a
-// virtual function or a WorkerInfo field is added.
-inline constexpr int kWorkerApiVersion = 3;
+// virtual function or a WorkerInfo field is added (4: Response::error).
+inline constexpr int kWorkerApiVersion = 4;
 
 // Adds a factory under `name` (no prefix: "echo" is found as "builtin:echo").
 // Returns true; used by SOLAR_REGISTER_WORKER at static-initialisation time.

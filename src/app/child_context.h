@@ -29,7 +29,7 @@ struct ChildContext {
   std::vector<int> out_fds;  // listener: each worker's send end; worker: each listener's send end
   ProcessSlot* slot = nullptr;  // this process's scoreboard slot
   ScoreboardHeader* header = nullptr;  // live settings, active worker count
-  Scoreboard* board = nullptr;         // admin: every slot, read-only
+  Scoreboard* board = nullptr;  // every slot, to read: admin; listeners (the others' requests_per_worker)
   // Worker: start as a reload's replacement: initialise, then wait for SIGUSR2
   // (the master hands over the slot) before reading requests.
   bool standby = false;

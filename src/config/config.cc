@@ -140,7 +140,9 @@ bool Validate(const Config& c, const Locator& at, std::string* error) {
     return fail("workers", "workers must be 1.." + std::to_string(kMaxWorkerSlots));
   if (c.protocol() == PROTOCOL_UNSPECIFIED) return fail("protocol", "protocol must be FRAME32, LINE or RAW");
   if (c.dispatch() == DISPATCH_UNSPECIFIED)
-    return fail("dispatch", "dispatch must be ROUND_ROBIN or LEAST_CONNECTIONS");
+    return fail("dispatch", "dispatch must be ROUND_ROBIN, LEAST_CONNECTIONS or PER_REQUEST");
+  if (c.max_in_flight_per_connection() < 1 || c.max_in_flight_per_connection() > 1024)
+    return fail("max_in_flight_per_connection", "max_in_flight_per_connection must be 1..1024");
   if (c.worker().module().empty() &&
       (c.worker().name().rfind("builtin:", 0) != 0 || c.worker().name().size() <= 8))
     return fail("worker", "worker name must be \"builtin:NAME\" (or give a module)", "name");
@@ -341,6 +343,15 @@ std::vector<std::string> ConfigWarnings(const Config& config, bool as_root) {
     warnings.push_back("user \"" + config.user() +
                        "\" is root: every child, and the worker code in it, runs as root with all "
                        "capabilities; name an unprivileged user (the default is \"nobody\")");
+  }
+  if (config.dispatch() == PER_REQUEST && config.protocol() == RAW) {
+    warnings.push_back(
+        "dispatch PER_REQUEST with protocol RAW: each read is a request of its own and may run on any worker; "
+        "a worker that reassembles a byte stream needs ROUND_ROBIN or LEAST_CONNECTIONS");
+  }
+  if (config.dispatch() != PER_REQUEST && config.max_in_flight_per_connection() > 1) {
+    warnings.push_back("max_in_flight_per_connection applies to dispatch PER_REQUEST only; in a pinned mode a "
+                       "connection's requests run one after another on its worker");
   }
   return warnings;
 }

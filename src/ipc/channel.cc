@@ -26,7 +26,7 @@ void OutChannel::seal() {
 }
 
 void OutChannel::append(RecordHeader h, std::string_view payload) {
-  const uint16_t keep = h.flags & (kFlagNoReply | kFlagCloseAfter | kFlagOverflow | kFlagWorkerDown);
+  const uint16_t keep = h.flags & kKnownFlags & ~(kFlagFirst | kFlagMore);  // every chunk carries the message's flags
   h.total_len = static_cast<uint32_t>(payload.size());
   size_t offset = 0;
   do {

@@ -44,8 +44,9 @@ enum RecordFlags : uint16_t {
   kFlagCloseAfter = 1 << 3,  // kReply: close the connection after writing
   kFlagOverflow = 1 << 4,    // kWorkerLost: the held list overflowed; assume all held
   kFlagWorkerDown = 1 << 5,  // kWorkerState: the worker cannot start; without it: it serves again
+  kFlagError = 1 << 6,       // kReply: the payload is an error message (Response::error, a throw)
 };
-inline constexpr uint16_t kKnownFlags = 0x3f;
+inline constexpr uint16_t kKnownFlags = 0x7f;
 
 struct RecordHeader {
   uint16_t magic;

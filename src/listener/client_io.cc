@@ -54,7 +54,12 @@ bool Listener::readInput(Connection* c, int max_reads) {
 bool Listener::frameInput(Connection* c) {
   Buffer& in = c->input();
   bool framed = false;
+  bool held_back = false;  // PER_REQUEST: whole requests wait for an in-flight one
   while (!c->close_after) {
+    if (per_request_ && c->outstanding() >= max_in_flight_) {
+      held_back = true;
+      break;
+    }
     Framer::Frame f;
     Framer::Status st = framer_->next(in.view(), c->scanned, &f);
     if (st == Framer::Status::kTooLarge) {
@@ -73,30 +78,42 @@ bool Listener::frameInput(Connection* c) {
       if (f.need > in.readable()) in.ensureWritable(std::min(f.need - in.readable(), in.readable() + kReadChunk));
       break;
     }
-    if (worker_down_[c->worker()]) {
+    const size_t w = per_request_ ? pickWorker() : c->worker();
+    if (w == Dispatcher::kNone || worker_down_[w]) {
       // Nobody can take it: a prompt close, not a wait for a worker that keeps failing to start.
       Add(ctx_.slot, kUnavailableClosed);
-      LOG_EVERY_T(WARNING, 5) << "listener " << id_ << ": worker " << c->worker() << " cannot start; closing "
-                              << c->peer().toString() << " instead of queueing its request";
+      LOG_EVERY_T(WARNING, 5) << "listener " << id_ << ": "
+                              << (w == Dispatcher::kNone ? std::string("no worker can start")
+                                                         : "worker " + std::to_string(w) + " cannot start")
+                              << "; closing " << c->peer().toString() << " instead of queueing its request";
       closeConnection(c);
       return false;
     }
-    forward(c, RecordType::kData, in.view().substr(f.payload_offset, f.payload_len), c->takeSeq());
+    const uint64_t seq = c->takeSeq();
+    if (per_request_) {
+      c->in_flight.push_back(Connection::InFlight{seq, static_cast<uint32_t>(w), false, 0, {}});
+      countRequest(w, +1);
+    }
+    forward(c, w, RecordType::kData, in.view().substr(f.payload_offset, f.payload_len), seq);
     in.retrieve(f.consumed);
     c->scanned = 0;
     framed = true;
   }
-  // The read deadline runs from the first byte of an incomplete request.
-  if (in.readable() == 0) {
+  // The read deadline runs from the first byte of an incomplete request (not
+  // while whole requests wait here for their turn).
+  if (in.readable() == 0 || held_back) {
     c->partial_since_ms = 0;
   } else if (framed || c->partial_since_ms == 0) {
     c->partial_since_ms = NowMonotonicMs();
   }
   in.shrinkIfEmpty(1u << 20);
-  if (workers_[c->worker()].channel->pendingBytes() > kChannelHighWater && !c->read_paused) {
+  if (workers_[queueOf(c)].channel->pendingBytes() > kChannelHighWater && !c->read_paused) {
     pauseRead(c);
     waitForChannel(c);
   }
+  // Requests waiting for their turn are not read without bound: a reply
+  // resumes reading (handleReply).
+  if (held_back && in.readable() > kHeldBackBytes) pauseRead(c);
   return true;
 }
 
@@ -104,15 +121,55 @@ bool Listener::frameInput(Connection* c) {
 void Listener::waitForChannel(Connection* c) {
   if (c->waiting_channel) return;
   c->waiting_channel = true;
-  workers_[c->worker()].paused.emplace_back(c->slot(), c->generation());
+  workers_[queueOf(c)].paused.emplace_back(c->slot(), c->generation());
 }
 
-void Listener::forward(Connection* c, RecordType type, std::string_view payload, uint64_t seq) {
+// PER_REQUEST: the least busy worker, counting every listener's requests.
+// Outstanding counts alone would send a request behind a slow one: a worker
+// running one 200 ms query has 1 outstanding while workers that answer fast
+// requests may have 3 queued. So a worker whose current request has run for
+// kSlowRequestMs or more counts as busier than any worker that is not stuck;
+// among stuck workers the counts decide. (Times vary per workload; the
+// threshold only has to separate "finishing" from "held up".)
+size_t Listener::pickWorker() {
+  const size_t active = ctx_.header->active_workers.load(std::memory_order_relaxed);
+  int64_t now = 0;  // read once, and only when no worker is idle
+  return dispatcher_.pickLeastBusy(active, [this, &now](size_t w) {
+    uint64_t load = requestsOn(w);
+    if (load == 0 || ctx_.board == nullptr) return load;
+    if (now == 0) now = NowMonotonicMs();
+    const size_t first = config_.listeners() + 2 * w;  // the worker's two slots (reload hand-over)
+    for (size_t s = first; s < first + 2; ++s) {
+      const int64_t start = ctx_.board->slot(s).request_start_ms.load(std::memory_order_relaxed);
+      if (start != 0 && now - start >= kSlowRequestMs) return load + kStuckPenalty;
+    }
+    return load;
+  });
+}
+
+uint64_t Listener::requestsOn(size_t w) const {
+  uint64_t n = requests_[w];
+  const size_t listeners = config_.listeners();
+  if (listeners > 1 && ctx_.board != nullptr) {
+    for (size_t l = 0; l < listeners; ++l) {  // listener l's scoreboard slot is l
+      if (l != id_) n += ctx_.board->slot(l).requests_per_worker[w].load(std::memory_order_relaxed);
+    }
+  }
+  return n;
+}
+
+void Listener::countRequest(size_t w, int delta) {
+  if (delta < 0 && requests_[w] == 0) return;
+  requests_[w] += delta;
+  ctx_.slot->requests_per_worker[w].store(requests_[w], std::memory_order_relaxed);
+}
+
+void Listener::forward(Connection* c, size_t worker, RecordType type, std::string_view payload, uint64_t seq) {
   if (type == RecordType::kData) Add(ctx_.slot, kRequests);  // solarctl status shows them per listener
   RecordHeader h = ipc::MakeHeader(type, id_, c->slot(), c->generation());
   h.seq = seq;
   ipc::SetAddress(&h, c->peer());
-  WorkerLink& link = workers_[c->worker()];
+  WorkerLink& link = workers_[worker];
   link.channel->append(h, payload);
   link.needs_flush = true;
   scheduleFlush();
@@ -150,8 +207,11 @@ bool Listener::writeOut(Connection* c) {
       c->write_armed = false;
     }
     if (c->read_paused && !c->read_closed && !c->close_after) {
-      // Output drained; the other reason to pause may still hold.
-      if (workers_[c->worker()].channel->pendingBytes() <= kChannelHighWater) return resumeRead(c);
+      // Output drained; the other reasons to pause may still hold.
+      if (workers_[queueOf(c)].channel->pendingBytes() <= kChannelHighWater) {
+        if (per_request_ && c->outstanding() >= max_in_flight_ && c->input().readable() > kHeldBackBytes) return true;
+        return resumeRead(c);
+      }
       waitForChannel(c);
     }
   }
@@ -189,10 +249,20 @@ void Listener::maybeFinish(Connection* c) {
 }
 
 void Listener::closeConnection(Connection* c) {
-  forward(c, RecordType::kClose, {}, 0);  // the worker runs onClose and frees its state
-  dispatcher_.release(c->worker());
-  ctx_.slot->conns_per_worker[c->worker()].fetch_sub(1, std::memory_order_relaxed);
-  reassembler_.drop(c->slot());
+  if (per_request_) {
+    // Its unanswered requests no longer count against their workers (a reply
+    // that still comes is stale), and no half reply of theirs is kept.
+    for (const auto& r : c->in_flight) {
+      if (r.done) continue;
+      countRequest(r.worker, -1);
+      reassembler_.drop(replyKey(c->slot(), r.seq));
+    }
+  } else {
+    forward(c, c->worker(), RecordType::kClose, {}, 0);  // the worker runs onClose and frees its state
+    dispatcher_.release(c->worker());
+    ctx_.slot->conns_per_worker[c->worker()].fetch_sub(1, std::memory_order_relaxed);
+    reassembler_.drop(c->slot());
+  }
   uint32_t slot = c->slot();
   conns_[slot].reset();  // closes the fd, frees the events
   free_slots_.push_back(slot);

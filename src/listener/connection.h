@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "api/request.h"
 #include "base/buffer.h"
@@ -29,11 +31,22 @@ class Connection : NonCopyable {
   Buffer& input() { return input_; }
   Buffer& output() { return output_; }
 
-  // Requests forwarded and not yet answered.
+  // Requests forwarded and not yet answered (written back, in order).
   uint64_t outstanding() const { return next_seq_ - next_reply_seq_; }
   uint64_t takeSeq() { return next_seq_++; }
   uint64_t expectedReplySeq() const { return next_reply_seq_; }
   void replied() { ++next_reply_seq_; }
+
+  // PER_REQUEST: the requests forwarded and not yet written back, in seq
+  // order: where each went, and a reply that came before its turn.
+  struct InFlight {
+    uint64_t seq = 0;
+    uint32_t worker = 0;
+    bool done = false;   // its reply arrived (held in `reply` until its turn)
+    uint16_t flags = 0;  // the reply's record flags
+    std::string reply;
+  };
+  std::vector<InFlight> in_flight;
 
   size_t scanned = 0;          // input bytes known to hold no delimiter (line framer)
   bool read_closed = false;    // the client sent EOF

@@ -1,11 +1,13 @@
-// Dispatcher: which worker gets a new connection. Pure policy, no I/O
-// (STYLE rule 11). All of a connection's requests go to the worker chosen
-// here, so its replies stay in order.
+// Dispatcher: which worker gets a new connection (ROUND_ROBIN,
+// LEAST_CONNECTIONS: all its requests go there, so its replies stay in order)
+// or, with PER_REQUEST, each request (the listener restores reply order).
+// Pure policy, no I/O (STYLE rule 11).
 // Runs in: listener.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "config.pb.h"
@@ -26,6 +28,30 @@ class Dispatcher {
   // take them (the master says when it can start again).
   void setAvailable(size_t worker, bool available);
   size_t connections(size_t worker) const { return load_[worker]; }
+
+  static constexpr size_t kNone = std::numeric_limits<size_t>::max();
+  // PER_REQUEST: among the first `active` workers that can serve, the one
+  // with the fewest outstanding requests (`outstanding(i)`); ties rotate, and
+  // the scan stops at the first idle one. kNone when none can serve.
+  template <typename Outstanding>
+  size_t pickLeastBusy(size_t active, Outstanding&& outstanding) {
+    const size_t n = active == 0 || active > down_.size() ? down_.size() : active;
+    if (next_ >= n) next_ = 0;
+    size_t best = kNone;
+    uint64_t best_load = std::numeric_limits<uint64_t>::max();
+    for (size_t k = 0; k < n; ++k) {
+      const size_t i = next_ + k < n ? next_ + k : next_ + k - n;
+      if (down_[i]) continue;
+      const uint64_t load = outstanding(i);
+      if (load < best_load) {
+        best = i;
+        best_load = load;
+        if (load == 0) break;
+      }
+    }
+    if (best != kNone) next_ = best + 1 == n ? 0 : best + 1;
+    return best;
+  }
 
  private:
   DispatchMode mode_;

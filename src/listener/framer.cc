@@ -28,8 +28,17 @@ class Frame32Framer : public Framer {
     f->consumed = 4 + size_t{len};
     return Status::kFrame;
   }
-  void encode(std::string_view payload, Buffer* out) const override {
-    uint32_t be = htonl(static_cast<uint32_t>(payload.size()));
+  void encode(std::string_view payload, Buffer* out) const override { put(0, payload, out); }
+  bool encodeError(std::string_view message, Buffer* out) const override {
+    put(kErrorBit, message.substr(0, kMaxErrorMessage), out);
+    return true;
+  }
+
+ private:
+  static constexpr uint32_t kErrorBit = 0x80000000u;
+  static constexpr size_t kMaxErrorMessage = 64 * 1024;  // an error says what went wrong, briefly
+  static void put(uint32_t bits, std::string_view payload, Buffer* out) {
+    uint32_t be = htonl(bits | static_cast<uint32_t>(payload.size()));
     out->ensureWritable(4 + payload.size());
     out->append(std::string_view(reinterpret_cast<const char*>(&be), 4));
     out->append(payload);

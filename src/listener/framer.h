@@ -1,6 +1,8 @@
 // Framers: cut a TCP byte stream into whole requests, and frame replies.
 // Pure and stateless, tested without sockets (STYLE rule 11).
-//   frame32: 4-byte big-endian length, then that many payload bytes.
+//   frame32: 4-byte big-endian length, then that many payload bytes. A reply
+//            whose length word has bit 31 set is an error reply: the low 31
+//            bits give the length of the UTF-8 message that follows.
 //   line:    bytes up to '\n' (a '\r' before it is dropped too).
 //   raw:     whatever has arrived is one request (seed 003: each read forwarded).
 // Runs in: listener.
@@ -34,6 +36,9 @@ class Framer {
   virtual Status next(std::string_view data, size_t scanned, Frame* frame) const = 0;
   // Appends `payload` framed for the client to `out`.
   virtual void encode(std::string_view payload, Buffer* out) const = 0;
+  // Appends an error reply carrying `message`; false when the protocol has
+  // none (then the connection must be closed instead).
+  virtual bool encodeError(std::string_view, Buffer*) const { return false; }
 
   uint32_t maxFrame() const { return max_frame_; }
 

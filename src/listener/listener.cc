@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstring>
 
@@ -25,6 +26,9 @@ Listener::Listener(const ChildContext& ctx)
       listen_fd_(ctx.listen_fd),
       framer_(MakeFramer(config_.protocol(), config_.max_frame_bytes())),
       dispatcher_(config_.dispatch(), ctx.out_fds.size(), static_cast<size_t>(ctx.index)),
+      per_request_(config_.dispatch() == PER_REQUEST),
+      max_in_flight_(std::max<size_t>(1, config_.max_in_flight_per_connection())),
+      requests_(ctx.out_fds.size(), 0),
       // Generations start from the slot's spawn count, so a reply addressed to
       // a connection of an earlier incarnation of this listener never matches.
       next_gen_(ctx.epoch << 24),
@@ -135,8 +139,13 @@ void Listener::acceptOne(UniqueFd fd, const sockaddr_storage& ss) {
   }
   ClientAddress peer;
   peer.storage = ss;
-  size_t worker = dispatcher_.assign(ctx_.header->active_workers.load(std::memory_order_relaxed));
-  ctx_.slot->conns_per_worker[worker].fetch_add(1, std::memory_order_relaxed);
+  // PER_REQUEST: no worker of its own (each request picks one), and no
+  // kOpen/kClose: onConnect/onClose belong to the pinned modes.
+  size_t worker = 0;
+  if (!per_request_) {
+    worker = dispatcher_.assign(ctx_.header->active_workers.load(std::memory_order_relaxed));
+    ctx_.slot->conns_per_worker[worker].fetch_add(1, std::memory_order_relaxed);
+  }
   auto conn = std::make_unique<Connection>(std::move(fd), slot, next_gen_++, worker, peer);
   Connection* c = conn.get();
   c->read_ev.reset(event_new(base_.get(), c->fd(), EV_READ | EV_PERSIST, ClientReadCb, c));
@@ -145,7 +154,7 @@ void Listener::acceptOne(UniqueFd fd, const sockaddr_storage& ss) {
   conns_[slot] = std::move(conn);
   ++live_;
   Add(ctx_.slot, kConnections);
-  forward(c, RecordType::kOpen, {}, 0);
+  if (!per_request_) forward(c, worker, RecordType::kOpen, {}, 0);
   event_add(c->read_ev.get(), nullptr);
 }
 
@@ -214,7 +223,9 @@ void Listener::beginStop() {
     Connection* c = conns_[i].get();
     if (c == nullptr) continue;
     if (!c->read_closed && !c->close_after && !c->read_paused && !readInput(c, kDrainReads)) continue;
-    if (c->input().readable() > 0) ++partial;  // half a request: never complete now
+    // Half a request: never complete now. (PER_REQUEST holds whole requests
+    // back while others of the connection are in flight: those still run.)
+    if (c->input().readable() > 0 && c->outstanding() == 0) ++partial;
     c->read_closed = true;
     pauseRead(c);
     maybeFinish(c);

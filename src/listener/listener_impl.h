@@ -37,6 +37,12 @@ inline constexpr int kRepliesPerEvent = 256;
 inline constexpr size_t kChannelHighWater = 8u << 20;
 inline constexpr size_t kChannelLowWater = 1u << 20;
 inline constexpr int kTickMs = 100;
+// PER_REQUEST: input held back behind in-flight requests above this pauses reading.
+inline constexpr size_t kHeldBackBytes = 1u << 20;
+// PER_REQUEST: a worker whose current request has run this long is "stuck"
+// for the pick (pickWorker), which adds kStuckPenalty to its outstanding count.
+inline constexpr int64_t kSlowRequestMs = 2;
+inline constexpr uint64_t kStuckPenalty = uint64_t{1} << 32;
 inline constexpr int kDrainReads = 512;  // stop: what a client sent before the stop (up to 4 MiB) is still read
 
 class Listener : NonCopyable {
@@ -61,9 +67,27 @@ class Listener : NonCopyable {
   void onClientRead(Connection* c);
   void onClientWrite(Connection* c);
   bool frameInput(Connection* c);
-  void forward(Connection* c, RecordType type, std::string_view payload, uint64_t seq);
+  void forward(Connection* c, size_t worker, RecordType type, std::string_view payload, uint64_t seq);
   void onReplies();
   void handleReply(const RecordHeader& h, std::string_view chunk);
+  // Writes one reply (in its turn) to the connection's output.
+  void deliverReply(Connection* c, uint16_t flags, std::string_view message);
+  // PER_REQUEST: a reply completed out of turn, or in turn (then every reply
+  // it was holding up goes out too).
+  void completeInFlight(Connection* c, const RecordHeader& h, std::string_view message);
+  size_t pickWorker();
+  uint64_t requestsOn(size_t w) const;
+  void countRequest(size_t w, int delta);
+  // The reassembler's key for a reply: a PER_REQUEST connection may have
+  // chunked replies from several workers arriving interleaved.
+  uint64_t replyKey(uint32_t slot, uint64_t seq) const {
+    return per_request_ ? (uint64_t{static_cast<uint32_t>(seq)} << 32) | slot : slot;
+  }
+  // The worker a request of `c` would wait on (pinned: its worker; PER_REQUEST:
+  // the one its last request went to).
+  size_t queueOf(const Connection* c) const {
+    return per_request_ && !c->in_flight.empty() ? c->in_flight.back().worker : c->worker();
+  }
   void handleWorkerLost(const RecordHeader& h, std::string_view payload);
   void handleWorkerState(const RecordHeader& h);
   void onChannelWritable(size_t w);
@@ -93,6 +117,9 @@ class Listener : NonCopyable {
   std::vector<EventPtr> signal_evs_;
   std::unique_ptr<Framer> framer_;
   Dispatcher dispatcher_;
+  const bool per_request_;     // dispatch PER_REQUEST
+  const size_t max_in_flight_;  // PER_REQUEST: per connection
+  std::vector<uint32_t> requests_;  // PER_REQUEST: ours outstanding per worker (mirrored in the scoreboard)
 
   std::vector<std::unique_ptr<Connection>> conns_;  // index = connection slot
   std::vector<uint32_t> free_slots_;

@@ -45,13 +45,17 @@ void Listener::handleReply(const RecordHeader& h, std::string_view chunk) {
     return;
   }
   std::string_view message;
-  auto st = reassembler_.feed(c->slot(), h, chunk, &message);
+  auto st = reassembler_.feed(replyKey(c->slot(), h.seq), h, chunk, &message);
   if (st == ipc::Reassembler::Status::kPartial) return;
   if (st == ipc::Reassembler::Status::kOrphan) {
     Add(ctx_.slot, kBadRecords);
     LOG_EVERY_T(ERROR, 5) << "listener " << id_ << ": reply chunk out of sequence for " << c->peer().toString()
                           << "; closing the connection";
     closeConnection(c);
+    return;
+  }
+  if (per_request_) {
+    completeInFlight(c, h, message);
     return;
   }
   if (h.seq != c->expectedReplySeq()) {
@@ -61,14 +65,24 @@ void Listener::handleReply(const RecordHeader& h, std::string_view chunk) {
     closeConnection(c);
     return;
   }
+  deliverReply(c, h.flags, message);
+}
+
+void Listener::deliverReply(Connection* c, uint16_t flags, std::string_view message) {
   c->replied();
-  if (!(h.flags & ipc::kFlagNoReply)) framer_->encode(message, &c->output());
+  if (flags & ipc::kFlagError) {
+    // An error reply where the protocol has one (and error_replies is on);
+    // elsewhere the connection is closed after the replies before it.
+    if (!config_.error_replies() || !framer_->encodeError(message, &c->output())) flags |= ipc::kFlagCloseAfter;
+  } else if (!(flags & ipc::kFlagNoReply)) {
+    framer_->encode(message, &c->output());
+  }
   // A client that does not read its replies stops being read. Checked here, as
   // each reply lands, and not only when writing: while the write event is
   // armed, no write is tried until the client reads, and a pipelining client
   // would otherwise be read (and answered into memory) without bound.
   if (c->output().readable() > config_.output_high_water_bytes()) pauseRead(c);
-  if (h.flags & ipc::kFlagCloseAfter) {
+  if (flags & ipc::kFlagCloseAfter) {
     c->close_after = true;
     pauseRead(c);
   }
@@ -76,19 +90,64 @@ void Listener::handleReply(const RecordHeader& h, std::string_view chunk) {
   markDirty(c);
 }
 
+// PER_REQUEST. Workers finish a connection's requests in any order; the
+// replies leave in request order: one that comes early waits (copied) in its
+// in-flight entry until every earlier one has been written.
+void Listener::completeInFlight(Connection* c, const RecordHeader& h, std::string_view message) {
+  auto& q = c->in_flight;
+  size_t i = 0;
+  while (i < q.size() && (q[i].seq != h.seq || q[i].done)) ++i;
+  if (i == q.size()) {
+    Add(ctx_.slot, kBadRecords);
+    LOG(ERROR) << "listener " << id_ << ": reply " << h.seq << " for " << c->peer().toString()
+               << " answers no request in flight; closing the connection";
+    closeConnection(c);
+    return;
+  }
+  countRequest(q[i].worker, -1);
+  q[i].done = true;
+  q[i].flags = h.flags;
+  if (i > 0) {
+    q[i].reply.assign(message.data(), message.size());
+    return;
+  }
+  deliverReply(c, h.flags, message);
+  size_t n = 1;
+  for (; n < q.size() && q[n].done; ++n) deliverReply(c, q[n].flags, q[n].reply);
+  q.erase(q.begin(), q.begin() + static_cast<std::ptrdiff_t>(n));
+  // Requests held back behind these may go now, and reading may resume.
+  if (c->close_after) return;
+  if (c->input().readable() > 0 && !frameInput(c)) return;
+  if (c->read_paused && !c->waiting_channel && c->output().readable() <= config_.output_high_water_bytes() &&
+      !(c->outstanding() >= max_in_flight_ && c->input().readable() > kHeldBackBytes)) {
+    resumeRead(c);
+  }
+}
+
 void Listener::handleWorkerLost(const RecordHeader& h, std::string_view payload) {
   const size_t worker = h.conn_id;
   size_t closed = 0;
+  // Whether `c` waits for request `seq` (kAnySeq: any) on the dead worker.
+  constexpr uint64_t kAnySeq = ~uint64_t{0};
+  auto waits_on = [&](const Connection* c, uint64_t seq) {
+    if (per_request_) {
+      for (const auto& r : c->in_flight) {
+        if (!r.done && r.worker == worker && (seq == kAnySeq || r.seq == seq)) return true;
+      }
+      return false;
+    }
+    if (c->worker() != worker || c->outstanding() == 0) return false;
+    return seq == kAnySeq || seq >= c->expectedReplySeq();  // else its reply got through before the death
+  };
   auto close_if_waiting = [&](Connection* c, uint64_t seq) {
-    if (c == nullptr || c->worker() != worker || c->outstanding() == 0) return;
-    if (seq < c->expectedReplySeq()) return;  // its reply got through before the death
+    if (c == nullptr || !waits_on(c, seq)) return;
     Add(ctx_.slot, kLostClosed);
     ++closed;
     closeConnection(c);
   };
   if (h.flags & ipc::kFlagOverflow) {
     for (auto& p : conns_) {
-      if (p) close_if_waiting(p.get(), p->expectedReplySeq());
+      if (p) close_if_waiting(p.get(), kAnySeq);
     }
   } else {
     size_t n = payload.size() / sizeof(ipc::HeldEntry);
@@ -122,7 +181,14 @@ void Listener::handleWorkerState(const RecordHeader& h) {
   size_t closed = 0;
   for (auto& p : conns_) {
     Connection* c = p.get();
-    if (c == nullptr || c->worker() != worker || c->outstanding() == 0) continue;
+    if (c == nullptr) continue;
+    if (per_request_) {
+      bool waits = false;
+      for (const auto& r : c->in_flight) waits = waits || (!r.done && r.worker == worker);
+      if (!waits) continue;
+    } else if (c->worker() != worker || c->outstanding() == 0) {
+      continue;
+    }
     Add(ctx_.slot, kUnavailableClosed);
     ++closed;
     closeConnection(c);

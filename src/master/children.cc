@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstring>
 #include <utility>
 
@@ -173,12 +174,24 @@ void Master::onExit(ChildSlot& slot, pid_t pid, int status) {
   const std::string who = std::string(RoleName(slot.role)) + " " + std::to_string(slot.index) + " (pid " +
                           std::to_string(pid) + ")";
   slot.pid = 0;
-  // A worker that never got past start-up (module load, onStart) did not
-  // become idle: it will fail the same way after its back-off, most likely.
+  // A worker that failed its own start-up (module load, onStart: it exits
+  // kExitRespawn, or crashes) did not become idle: it will fail the same way
+  // after its back-off, most likely. One killed from outside while starting
+  // (an operator's KILL, the OOM killer) says nothing of the next start.
+  const bool killed_from_outside =
+      WIFSIGNALED(status) && (WTERMSIG(status) == SIGKILL || WTERMSIG(status) == SIGTERM || WTERMSIG(status) == SIGINT);
+  const bool failed_start = (WIFEXITED(status) && WEXITSTATUS(status) == kExitRespawn) ||
+                            (WIFSIGNALED(status) && !killed_from_outside);
   const bool never_ready =
-      board_->slot(slot.board).state.load() == static_cast<uint8_t>(SlotState::kStarting);
+      board_->slot(slot.board).state.load() == static_cast<uint8_t>(SlotState::kStarting) && failed_start;
   board_->slot(slot.board).pid.store(0);
   board_->slot(slot.board).state.store(static_cast<uint8_t>(SlotState::kEmpty));
+  if (slot.role == Role::kListener) {
+    // Its connections died with it: no worker is busy on its behalf any more
+    // (the other listeners' PER_REQUEST choices and scale-down read these).
+    for (auto& n : board_->slot(slot.board).conns_per_worker) n.store(0);
+    for (auto& n : board_->slot(slot.board).requests_per_worker) n.store(0);
+  }
   const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == kExitOk;
   if (slot.role == Role::kWorker) workerLost(slot, slot.board);
   const bool replacing = reload_.active && reload_.current >= 0 && &table_.slots()[reload_.current] == &slot;

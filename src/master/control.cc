@@ -222,7 +222,8 @@ void Master::reconfigure() {
   static const char* const kNeedRestart[] = {"listen", "listeners", "protocol", "dispatch", "user", "pid_file",
                                              "log_dir", "max_frame_bytes", "backlog", "output_high_water_bytes",
                                              "raise_kernel_limits", "rlimit_nofile", "udp", "max_workers",
-                                             "admin_listen", "daemonize", "cpu_affinity", "state_dir"};
+                                             "admin_listen", "daemonize", "cpu_affinity", "state_dir",
+                                             "max_in_flight_per_connection", "error_replies"};
   const auto* desc = Config::descriptor();
   const auto* refl = Config::GetReflection();
   for (const char* name : kNeedRestart) {
@@ -336,7 +337,7 @@ void Master::heartbeat(int64_t now) {
       continue;
     }
     // Scale-down: retire a removed worker once no listener has a connection on
-    // it. A UDP worker retires at once (the others share the queue); its USR1
+    // it (PER_REQUEST: a request sent to it). A UDP worker retires at once (the others share the queue); its USR1
     // is repeated, as it may be blocked in msgrcv().
     if (slot.removing) {
       if (slot.retire_sent) {
@@ -346,7 +347,9 @@ void Master::heartbeat(int64_t now) {
       uint64_t conns = 0;
       if (slot.role == Role::kWorker) {
         for (auto& l : table_.slots()) {
-          if (l.role == Role::kListener) conns += board_->slot(l.board).conns_per_worker[slot.index].load();
+          if (l.role != Role::kListener) continue;
+          conns += board_->slot(l.board).conns_per_worker[slot.index].load();
+          conns += board_->slot(l.board).requests_per_worker[slot.index].load();  // PER_REQUEST
         }
       }
       if (conns == 0) {

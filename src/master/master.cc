@@ -455,9 +455,11 @@ void Master::logTotals() {
     for (auto& slot : table_.slots()) {
       if (slot.role != role || !slot.enabled) continue;
       any = true;
-      for (size_t b : {slot.board, slot.alt_board}) {
-        if (slot.role != Role::kWorker && slot.role != Role::kUdpWorker && b != slot.board) continue;
-        for (int c = 0; c < kCounterCount; ++c) sum[c] += board_->slot(b).counters[c].load();
+      // A worker slot has two scoreboard slots (the second for a replacement);
+      // other roles one (their alt_board is unused).
+      for (int c = 0; c < kCounterCount; ++c) sum[c] += board_->slot(slot.board).counters[c].load();
+      if (slot.role == Role::kWorker || slot.role == Role::kUdpWorker) {
+        for (int c = 0; c < kCounterCount; ++c) sum[c] += board_->slot(slot.alt_board).counters[c].load();
       }
     }
     if (!any) continue;

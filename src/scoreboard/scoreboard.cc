@@ -83,6 +83,7 @@ void Scoreboard::reset(size_t i, Role role, int index) {
   s.request_start_ms.store(0);
   for (auto& c : s.counters) c.store(0);
   for (auto& c : s.conns_per_worker) c.store(0);
+  for (auto& c : s.requests_per_worker) c.store(0);
   std::memset(&s.current, 0, sizeof(s.current));
   s.held_high = 0;
   s.held_overflow = 0;

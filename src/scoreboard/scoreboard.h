@@ -37,7 +37,7 @@ enum Counter : int {
   kRequests = 0,  // requests answered
   kBytesIn,       // request payload bytes
   kBytesOut,      // reply payload bytes
-  kErrors,        // requests whose process() threw
+  kErrors,        // requests answered with an error (process() threw, Response::error, reply too large)
   kBadRecords,    // records refused by validation (all roles)
   kOrphanChunks,  // continuation chunks whose start went to a dead worker
   // listeners
@@ -98,6 +98,10 @@ struct alignas(64) ProcessSlot {
   CurrentRequest current;
   // Listener only: its open connections per worker slot (scale-down waits for 0).
   std::atomic<uint32_t> conns_per_worker[kMaxWorkerSlots];
+  // Listener only, PER_REQUEST: its requests sent to each worker slot and not
+  // yet answered. Every listener picks the least busy worker from the sum over
+  // all listeners; scale-down waits for 0.
+  std::atomic<uint32_t> requests_per_worker[kMaxWorkerSlots];
   // Worker only. Written by the worker without atomics: the master reads it
   // only after waitpid() has reported the writer dead.
   uint32_t held_high;      // entries [0, held_high) may be in use

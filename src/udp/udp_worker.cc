@@ -86,6 +86,10 @@ int RunUdpWorker(const ChildContext& ctx) {
       resp.clear();
       resp.noReply();
     }
+    if (resp.isError()) {  // no error datagram exists: the client times out
+      Add(slot, kErrors);
+      resp.noReply();
+    }
     Add(slot, kRequests);
     Add(slot, kBytesIn, payload.size());
     if (!resp.isNoReply()) {

@@ -309,33 +309,33 @@ void WorkerProcess::processRequest(const RecordHeader& h, std::string_view messa
   try {
     worker_->process(req, resp_);
   } catch (const std::exception& e) {
-    // No error frame exists in the protocols: close this client's connection
-    // rather than send a reply it would misread. Others are unaffected.
-    Add(slot, kErrors);
+    // An error reply for this request (the listener closes the connection
+    // instead where the protocol has no error frame). Others are unaffected.
     LOG_EVERY_T(ERROR, 1) << "worker " << ctx_.index << ": process() threw for " << peer.toString() << ": "
-                          << e.what() << "; closing that connection";
+                          << e.what();
     resp_.clear();
-    resp_.noReply();
-    resp_.closeAfterReply();
+    resp_.error(e.what());
   } catch (...) {
-    Add(slot, kErrors);
     LOG_EVERY_T(ERROR, 1) << "worker " << ctx_.index << ": process() threw a non-exception";
     resp_.clear();
-    resp_.noReply();
-    resp_.closeAfterReply();
+    resp_.error("process() threw a non-exception");
   }
   if (resp_.body().size() > config_.max_frame_bytes()) {
-    Add(slot, kErrors);
     LOG_EVERY_T(ERROR, 1) << "worker " << ctx_.index << ": reply of " << resp_.body().size()
-                          << " bytes is over max_frame_bytes; closing the connection";
+                          << " bytes is over max_frame_bytes; answering with an error";
+    const std::string why = "reply of " + std::to_string(resp_.body().size()) + " bytes is over max_frame_bytes";
     resp_.clear();
-    resp_.noReply();
-    resp_.closeAfterReply();
+    resp_.error(why);
   }
-  if (resp_.isNoReply()) reply.flags |= ipc::kFlagNoReply;
+  if (resp_.isError()) {
+    Add(slot, kErrors);
+    reply.flags |= ipc::kFlagError;
+  } else if (resp_.isNoReply()) {
+    reply.flags |= ipc::kFlagNoReply;
+  }
   if (resp_.isCloseAfterReply()) reply.flags |= ipc::kFlagCloseAfter;
   ListenerLink& link = listeners_[h.listener_id];
-  link.channel->append(reply, resp_.isNoReply() ? std::string_view() : std::string_view(resp_.body()));
+  link.channel->append(reply, reply.flags & ipc::kFlagNoReply ? std::string_view() : std::string_view(resp_.body()));
   link.needs_flush = true;
   link.replies_queued.push_back(ipc::HeldEntry{h.conn_id, h.conn_gen, h.seq});
   Add(slot, kRequests);

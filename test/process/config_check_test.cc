@@ -83,7 +83,7 @@ TEST(ConfigCheck, ALogDirThatCannotBeCreatedIsRefused) {
 }
 
 TEST(ConfigCheck, EnumErrorsListTheAcceptedValues) {
-  ExpectRefused("dispatch: RANDOM\n", "Accepted: ROUND_ROBIN or LEAST_CONNECTIONS.");
+  ExpectRefused("dispatch: RANDOM\n", "Accepted: ROUND_ROBIN, LEAST_CONNECTIONS or PER_REQUEST.");
   ExpectRefused("protocol: HTTP\n", "Accepted: FRAME32, LINE or RAW.");
 }
 

@@ -138,7 +138,9 @@ TEST(ListenerMemory, AnAnnouncedButUnsentFrameCostsOnlyTheBytesThatArrived) {
   // 100 x 4 MiB reserved would be 400 MB; what arrived is 500 bytes, and each
   // connection's input buffer may hold one 8 KiB read (plus the allocator's
   // rounding).
-  if (!kSanitized) EXPECT_LT(peak_kb - before_kb, 8 * 1024) << "listener RSS " << before_kb << " -> " << peak_kb << " kB";
+  if (!kSanitized) {
+    EXPECT_LT(peak_kb - before_kb, 8 * 1024) << "listener RSS " << before_kb << " -> " << peak_kb << " kB";
+  }
   ExpectServedPromptly(server.port());
   for (int fd : fds) close(fd);
   EXPECT_EQ(server.stop(), 0);

@@ -99,7 +99,9 @@ TEST(PrivilegeDrop, ChildrenWriteTheirOwnLogFilesUnderLogDir) {
   EXPECT_NE(found, "") << "no worker log line in " << logs << "/children";
   struct stat st;
   ASSERT_EQ(stat((logs + "/children").c_str(), &st), 0);
-  if (geteuid() == 0) EXPECT_EQ(st.st_uid, 65534u);
+  if (geteuid() == 0) {
+    EXPECT_EQ(st.st_uid, 65534u);
+  }
   server.stop();
   [[maybe_unused]] int rc = std::system(("rm -rf '" + logs + "'").c_str());
 }
@@ -112,6 +114,14 @@ TEST(PrivilegeDrop, RespawnedChildIsDroppedToo) {
   kill(old, SIGKILL);
   pid_t fresh = server.waitRespawn("worker 0", old, std::chrono::seconds(10));
   ASSERT_GT(fresh, 0);
+  // The replacement is forked as root and drops before it serves: a reply
+  // means it has (reading /proc at once could catch it before the drop).
+  int fd = ConnectTcp(server.port());
+  ASSERT_GE(fd, 0);
+  std::string reply;
+  ASSERT_TRUE(WriteAll(fd, Frame32("after respawn")));
+  ASSERT_TRUE(ReadFrame32(fd, &reply));
+  close(fd);
   EXPECT_EQ(ProcStatusField(fresh, "Uid"), "65534\t65534\t65534\t65534");
   EXPECT_EQ(server.stop(), 0);
 }

@@ -274,12 +274,19 @@ std::string Frame32(std::string_view payload) {
   return s;
 }
 
-bool ReadFrame32(int fd, std::string* payload, int timeout_ms) {
+bool ReadReply32(int fd, std::string* payload, bool* is_error, int timeout_ms) {
   std::string hdr;
   if (!ReadExactly(fd, 4, &hdr, timeout_ms)) return false;
   uint32_t be;
   std::memcpy(&be, hdr.data(), 4);
-  return ReadExactly(fd, ntohl(be), payload, timeout_ms);
+  const uint32_t word = ntohl(be);
+  *is_error = (word & 0x80000000u) != 0;
+  return ReadExactly(fd, word & 0x7fffffffu, payload, timeout_ms);
+}
+
+bool ReadFrame32(int fd, std::string* payload, int timeout_ms) {
+  bool is_error = false;
+  return ReadReply32(fd, payload, &is_error, timeout_ms) && !is_error;
 }
 
 bool WaitClosed(int fd, int timeout_ms) {

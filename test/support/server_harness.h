@@ -97,7 +97,10 @@ bool WriteAll(int fd, std::string_view bytes);
 // Reads exactly n bytes, false on EOF/error/timeout.
 bool ReadExactly(int fd, size_t n, std::string* out, int timeout_ms = 10000);
 std::string Frame32(std::string_view payload);  // 4-byte big-endian length + payload
+// False on an error reply too (length word with bit 31 set).
 bool ReadFrame32(int fd, std::string* payload, int timeout_ms = 10000);
+// Reads a reply or an error reply (*is_error tells which; the payload is then the message).
+bool ReadReply32(int fd, std::string* payload, bool* is_error, int timeout_ms = 10000);
 // True when the peer closed (EOF or reset) within timeout_ms.
 bool WaitClosed(int fd, int timeout_ms);
 std::string RandomBytes(size_t n, unsigned seed);

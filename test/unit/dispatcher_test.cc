@@ -142,5 +142,46 @@ TEST(Dispatcher, WithEveryWorkerDownAConnectionIsStillAssigned) {
   EXPECT_LT(d.assign(2), 2u);
 }
 
+// ---- PER_REQUEST: each request to the least busy worker ----
+
+TEST(DispatcherPerRequest, PicksTheWorkerWithTheFewestOutstandingRequests) {
+  Dispatcher d(PER_REQUEST, 4, 0);
+  std::vector<uint64_t> busy{3, 1, 2, 5};
+  EXPECT_EQ(d.pickLeastBusy(4, [&](size_t w) { return busy[w]; }), 1u);
+  busy[1] = 9;
+  EXPECT_EQ(d.pickLeastBusy(4, [&](size_t w) { return busy[w]; }), 2u);
+}
+
+TEST(DispatcherPerRequest, IdleWorkersTakeTurnsSoEqualLoadsSpread) {
+  Dispatcher d(PER_REQUEST, 3, 0);
+  std::vector<uint64_t> busy{0, 0, 0};
+  std::vector<int> picked(3, 0);
+  for (int i = 0; i < 9; ++i) ++picked[d.pickLeastBusy(3, [&](size_t w) { return busy[w]; })];
+  EXPECT_EQ(picked, (std::vector<int>{3, 3, 3}));
+}
+
+TEST(DispatcherPerRequest, StopsLookingAtTheFirstIdleWorker) {
+  Dispatcher d(PER_REQUEST, 8, 0);
+  std::vector<uint64_t> busy{1, 0, 0, 0, 0, 0, 0, 0};
+  size_t asked = 0;
+  EXPECT_EQ(d.pickLeastBusy(8, [&](size_t w) { ++asked; return busy[w]; }), 1u);
+  EXPECT_EQ(asked, 2u);
+}
+
+TEST(DispatcherPerRequest, SkipsWorkersThatCannotStartAndThoseAboveActive) {
+  Dispatcher d(PER_REQUEST, 4, 0);
+  std::vector<uint64_t> busy{5, 0, 4, 0};
+  d.setAvailable(1, false);
+  // Worker 3 is idle but above the active count (a scale-down).
+  EXPECT_EQ(d.pickLeastBusy(3, [&](size_t w) { return busy[w]; }), 2u);
+}
+
+TEST(DispatcherPerRequest, NoneWhenEveryWorkerIsDown) {
+  Dispatcher d(PER_REQUEST, 2, 0);
+  d.setAvailable(0, false);
+  d.setAvailable(1, false);
+  EXPECT_EQ(d.pickLeastBusy(2, [](size_t) { return uint64_t{0}; }), Dispatcher::kNone);
+}
+
 }  // namespace
 }  // namespace solar

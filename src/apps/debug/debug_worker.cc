@@ -2,7 +2,9 @@
 // for trying failure handling by hand:
 //   "sleep:MS"  sleep MS milliseconds, then reply "slept:MS"
 //   "crash"     abort() the process (the master respawns it)
-//   "throw"     throw from process() (the connection is closed)
+//   "throw"     throw from process() (FRAME32: an error reply "asked to throw")
+//   "error:MSG" answer with Response::error(MSG)
+//   "big:N"     reply with N bytes of 'b' (past max_frame_bytes: an error reply)
 //   "close"     reply "bye" and close the connection
 //   "noreply"   answer nothing
 //   "pid"       reply with the worker's pid
@@ -49,6 +51,10 @@ class DebugWorker : public solar::Worker {
       std::abort();
     } else if (p == "throw") {
       throw std::runtime_error("asked to throw");
+    } else if (p.rfind("error:", 0) == 0) {
+      resp.error(p.substr(6));
+    } else if (p.rfind("big:", 0) == 0) {
+      resp.body().assign(static_cast<size_t>(std::atoll(std::string(p.substr(4)).c_str())), 'b');
     } else if (p == "close") {
       resp.set("bye");
       resp.closeAfterReply();
