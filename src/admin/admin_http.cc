@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <memory>
 #include <sstream>
 
 #include <event2/buffer.h>
@@ -10,6 +11,8 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <glog/logging.h>
+
+#include "base/event_loop.h"
 
 namespace solar {
 namespace {
@@ -30,7 +33,7 @@ const char* CounterHelp(int c) {
     case kOversized: return "Connections closed for a frame over max_frame_bytes.";
     case kIdleClosed: return "Connections closed by idle_timeout_ms.";
     case kReadTimeouts: return "Connections closed by request_read_timeout_ms (a partial request held too long).";
-    case kStaleReplies: return "Replies dropped because their connection no longer exists.";
+    case kStaleReplies: return "Replies dropped because their connection was gone or closing.";
     case kLostClosed: return "Connections closed because their worker died holding their request.";
     case kUnavailableClosed: return "Connections closed because their worker could not start.";
     case kQueuedToWorker: return "Bytes queued in a listener for busy workers.";
@@ -181,33 +184,40 @@ void OnRequest(evhttp_request* req, void* arg) {
   Reply(req, r.code, r.reason, r.content_type, r.body);
 }
 
-void OnStop(evutil_socket_t, short, void* base) { event_base_loopbreak(static_cast<event_base*>(base)); }
+void OnStop(evutil_socket_t, short, void* loop) { static_cast<EventLoop*>(loop)->breakNow(); }
+
+struct EvhttpDeleter {
+  void operator()(evhttp* h) const { evhttp_free(h); }
+};
 
 }  // namespace
 
 int RunAdmin(const ChildContext& ctx) {
-  event_base* base = event_base_new();
-  if (base == nullptr) return kExitRespawn;
-  evhttp* http = evhttp_new(base);
+  EventLoop loop;
+  if (!loop.init()) {
+    LOG(ERROR) << "admin: event_base_new failed";
+    return kExitRespawn;
+  }
+  std::unique_ptr<evhttp, EvhttpDeleter> http(evhttp_new(loop.base()));  // freed before the loop
+  if (!http) {
+    LOG(ERROR) << "admin: evhttp_new failed";
+    return kExitRespawn;
+  }
   AdminState st{ctx.board};
-  evhttp_set_gencb(http, OnRequest, &st);
-  evhttp_set_timeout(http, 10);
-  evhttp_set_max_headers_size(http, 8192);
-  evhttp_set_max_body_size(http, 4096);
-  if (evhttp_accept_socket(http, ctx.listen_fd) != 0) {
+  evhttp_set_gencb(http.get(), OnRequest, &st);
+  evhttp_set_timeout(http.get(), 10);
+  evhttp_set_max_headers_size(http.get(), 8192);
+  evhttp_set_max_body_size(http.get(), 4096);
+  if (evhttp_accept_socket(http.get(), ctx.listen_fd) != 0) {
     LOG(ERROR) << "admin: evhttp_accept_socket failed";
     return kExitRespawn;
   }
-  std::vector<event*> sigs;
-  for (int s : {SIGTERM}) {
-    sigs.push_back(evsignal_new(base, s, OnStop, base));
-    event_add(sigs.back(), nullptr);
+  if (!loop.onSignal(SIGTERM, OnStop, &loop)) {
+    LOG(ERROR) << "admin: cannot set up its signal event";
+    return kExitRespawn;
   }
   ctx.slot->state.store(static_cast<uint8_t>(SlotState::kIdle));
-  event_base_dispatch(base);
-  for (event* e : sigs) event_free(e);
-  evhttp_free(http);
-  event_base_free(base);
+  loop.run();
   return kExitOk;
 }
 

@@ -7,23 +7,15 @@
 #include <cerrno>
 #include <cstring>
 
+#include "ipc/address_codec.h"
+
 namespace solar::ipc {
 
 void EncodeUdpMessage(const ClientAddress& from, std::string_view payload, std::string* out) {
   UdpMessageHeader h{};
   h.magic = kUdpMagic;
   h.payload_len = static_cast<uint32_t>(payload.size());
-  if (from.family() == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(&from.storage);
-    h.addr_family = AF_INET;
-    h.port = ntohs(in->sin_port);
-    std::memcpy(h.addr, &in->sin_addr, 4);
-  } else if (from.family() == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&from.storage);
-    h.addr_family = AF_INET6;
-    h.port = ntohs(in6->sin6_port);
-    std::memcpy(h.addr, &in6->sin6_addr, 16);
-  }
+  PackAddress(from, &h.addr_family, &h.port, h.addr);
   out->clear();
   out->append(reinterpret_cast<const char*>(&h), sizeof(h));
   out->append(payload);
@@ -34,20 +26,7 @@ bool DecodeUdpMessage(std::string_view mtext, ClientAddress* from, std::string_v
   UdpMessageHeader h;
   std::memcpy(&h, mtext.data(), sizeof(h));
   if (h.magic != kUdpMagic || h.payload_len != mtext.size() - sizeof(h)) return false;
-  *from = ClientAddress();
-  if (h.addr_family == AF_INET) {
-    auto* in = reinterpret_cast<sockaddr_in*>(&from->storage);
-    in->sin_family = AF_INET;
-    in->sin_port = htons(h.port);
-    std::memcpy(&in->sin_addr, h.addr, 4);
-  } else if (h.addr_family == AF_INET6) {
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&from->storage);
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(h.port);
-    std::memcpy(&in6->sin6_addr, h.addr, 16);
-  } else {
-    return false;  // a reply needs somewhere to go
-  }
+  if (!UnpackAddress(h.addr_family, h.port, h.addr, from)) return false;  // a reply needs somewhere to go
   *payload = mtext.substr(sizeof(h));
   return true;
 }

@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "ipc/address_codec.h"
+
 namespace solar::ipc {
 
 const char* ParseErrorName(ParseError e) {
@@ -61,36 +63,11 @@ bool RecordReader::next(RecordHeader* header, std::string_view* payload) {
   return true;
 }
 
-void SetAddress(RecordHeader* h, const ClientAddress& addr) {
-  std::memset(h->addr, 0, sizeof(h->addr));
-  h->addr_family = 0;
-  h->port = 0;
-  if (addr.family() == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(&addr.storage);
-    h->addr_family = AF_INET;
-    h->port = ntohs(in->sin_port);
-    std::memcpy(h->addr, &in->sin_addr, 4);
-  } else if (addr.family() == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&addr.storage);
-    h->addr_family = AF_INET6;
-    h->port = ntohs(in6->sin6_port);
-    std::memcpy(h->addr, &in6->sin6_addr, 16);
-  }
-}
+void SetAddress(RecordHeader* h, const ClientAddress& addr) { PackAddress(addr, &h->addr_family, &h->port, h->addr); }
 
 ClientAddress GetAddress(const RecordHeader& h) {
   ClientAddress a;
-  if (h.addr_family == AF_INET) {
-    auto* in = reinterpret_cast<sockaddr_in*>(&a.storage);
-    in->sin_family = AF_INET;
-    in->sin_port = htons(h.port);
-    std::memcpy(&in->sin_addr, h.addr, 4);
-  } else if (h.addr_family == AF_INET6) {
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&a.storage);
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(h.port);
-    std::memcpy(&in6->sin6_addr, h.addr, 16);
-  }
+  UnpackAddress(h.addr_family, h.port, h.addr, &a);
   return a;
 }
 

@@ -13,13 +13,12 @@
 namespace solar {
 
 void Listener::ClientReadCb(evutil_socket_t, short, void* arg) {
-  g_listener->onClientRead(static_cast<Connection*>(arg));
+  auto* c = static_cast<Connection*>(arg);
+  c->owner()->onClientRead(c);
 }
 void Listener::ClientWriteCb(evutil_socket_t, short, void* arg) {
-  g_listener->onClientWrite(static_cast<Connection*>(arg));
-}
-void Listener::ChannelWriteCb(evutil_socket_t, short, void* arg) {
-  g_listener->onChannelWritable(static_cast<WorkerLink*>(arg)->index);
+  auto* c = static_cast<Connection*>(arg);
+  c->owner()->onClientWrite(c);
 }
 
 void Listener::onClientRead(Connection* c) {
@@ -107,7 +106,7 @@ bool Listener::frameInput(Connection* c) {
     c->partial_since_ms = NowMonotonicMs();
   }
   in.shrinkIfEmpty(1u << 20);
-  if (workers_[queueOf(c)].channel->pendingBytes() > kChannelHighWater && !c->read_paused) {
+  if (workers_[queueOf(c)].out->pendingBytes() > kChannelHighWater && !c->read_paused) {
     pauseRead(c);
     waitForChannel(c);
   }
@@ -169,9 +168,7 @@ void Listener::forward(Connection* c, size_t worker, RecordType type, std::strin
   RecordHeader h = ipc::MakeHeader(type, id_, c->slot(), c->generation());
   h.seq = seq;
   ipc::SetAddress(&h, c->peer());
-  WorkerLink& link = workers_[worker];
-  link.channel->append(h, payload);
-  link.needs_flush = true;
+  workers_[worker].out->append(h, payload);
   scheduleFlush();
 }
 
@@ -208,7 +205,7 @@ bool Listener::writeOut(Connection* c) {
     }
     if (c->read_paused && !c->read_closed && !c->close_after) {
       // Output drained; the other reasons to pause may still hold.
-      if (workers_[queueOf(c)].channel->pendingBytes() <= kChannelHighWater) {
+      if (workers_[queueOf(c)].out->pendingBytes() <= kChannelHighWater) {
         if (per_request_ && c->outstanding() >= max_in_flight_ && c->input().readable() > kHeldBackBytes) return true;
         return resumeRead(c);
       }

@@ -17,10 +17,16 @@
 
 namespace solar {
 
+class Listener;
+
 class Connection : NonCopyable {
  public:
-  Connection(UniqueFd fd, uint32_t slot, uint32_t generation, size_t worker, const ClientAddress& peer)
-      : fd_(std::move(fd)), slot_(slot), generation_(generation), worker_(worker), peer_(peer) {}
+  Connection(Listener* owner, UniqueFd fd, uint32_t slot, uint32_t generation, size_t worker,
+             const ClientAddress& peer)
+      : owner_(owner), fd_(std::move(fd)), slot_(slot), generation_(generation), worker_(worker), peer_(peer) {}
+
+  // The listener that holds it: its events' callbacks reach it through here.
+  Listener* owner() const { return owner_; }
 
   int fd() const { return fd_.get(); }
   uint32_t slot() const { return slot_; }
@@ -61,6 +67,7 @@ class Connection : NonCopyable {
   EventPtr write_ev;
 
  private:
+  Listener* const owner_;
   UniqueFd fd_;
   uint32_t slot_;
   uint32_t generation_;

@@ -30,7 +30,13 @@ class Frame32Framer : public Framer {
   }
   void encode(std::string_view payload, Buffer* out) const override { put(0, payload, out); }
   bool encodeError(std::string_view message, Buffer* out) const override {
-    put(kErrorBit, message.substr(0, kMaxErrorMessage), out);
+    if (message.size() > kMaxErrorMessage) {
+      // Cut on a character boundary: never half of a UTF-8 sequence.
+      size_t cut = kMaxErrorMessage;
+      while (cut > 0 && (static_cast<unsigned char>(message[cut]) & 0xc0) == 0x80) --cut;
+      message = message.substr(0, cut);
+    }
+    put(kErrorBit, message, out);
     return true;
   }
 

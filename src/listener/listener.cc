@@ -17,8 +17,6 @@
 
 namespace solar {
 
-Listener* g_listener = nullptr;
-
 Listener::Listener(const ChildContext& ctx)
     : ctx_(ctx),
       config_(*ctx.config),
@@ -38,27 +36,21 @@ Listener::Listener(const ChildContext& ctx)
 }
 
 bool Listener::init() {
-  event_config* cfg = event_config_new();
-  base_.reset(event_base_new_with_config(cfg));
-  event_config_free(cfg);
-  if (!base_) {
+  // The end-of-pass flush: one pass batches every request and reply it read
+  // into as few datagrams and writes as possible.
+  if (!loop_.init(FlushCb, this)) {
     LOG(ERROR) << "listener " << id_ << ": event_base_new failed";
     return false;
   }
-  // Two priorities: I/O first, then the flush pass, so one pass batches every
-  // request and reply it read into as few datagrams and writes as possible.
-  event_base_priority_init(base_.get(), 2);
   idle_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
 
   evutil_make_socket_nonblocking(listen_fd_.get());
-  accept_ev_.reset(event_new(base_.get(), listen_fd_.get(), EV_READ | EV_PERSIST, AcceptCb, this));
-  replies_ev_.reset(event_new(base_.get(), from_workers_.fd(), EV_READ | EV_PERSIST, RepliesCb, this));
-  flush_ev_.reset(event_new(base_.get(), -1, 0, FlushCb, this));
-  event_priority_set(flush_ev_.get(), 1);
-  tick_ev_.reset(event_new(base_.get(), -1, EV_PERSIST, TickCb, this));
-  for (int s : {SIGTERM}) {
-    signal_evs_.emplace_back(evsignal_new(base_.get(), s, StopCb, this));
-    event_add(signal_evs_.back().get(), nullptr);
+  accept_ev_ = loop_.newEvent(listen_fd_.get(), EV_READ | EV_PERSIST, AcceptCb, this);
+  replies_ev_ = loop_.newEvent(from_workers_.fd(), EV_READ | EV_PERSIST, RepliesCb, this);
+  tick_ev_ = loop_.newEvent(-1, EV_PERSIST, TickCb, this);
+  if (!accept_ev_ || !replies_ev_ || !tick_ev_ || !loop_.onSignal(SIGTERM, StopCb, this)) {
+    LOG(ERROR) << "listener " << id_ << ": cannot set up its events";
+    return false;
   }
   event_add(accept_ev_.get(), nullptr);
   event_add(replies_ev_.get(), nullptr);
@@ -68,15 +60,10 @@ bool Listener::init() {
   workers_.resize(ctx_.out_fds.size());
   worker_down_.assign(ctx_.out_fds.size(), false);
   for (size_t w = 0; w < workers_.size(); ++w) {
-    workers_[w].channel = std::make_unique<ipc::OutChannel>(ctx_.out_fds[w]);
-    workers_[w].index = w;  // workers_ is never resized again: &workers_[w] is stable
-    workers_[w].write_ev.reset(
-        event_new(base_.get(), ctx_.out_fds[w], EV_WRITE | EV_PERSIST, ChannelWriteCb, &workers_[w]));
+    workers_[w].out = std::make_unique<ipc::OutLink>(loop_.base(), ctx_.out_fds[w], w, this, ChannelProgress);
     // Tell each worker this listener (re)started, so it forgets connections of
     // an earlier incarnation (they are gone with it).
-    RecordHeader h = ipc::MakeHeader(RecordType::kHello, id_, 0, next_gen_);
-    workers_[w].channel->append(h, {});
-    workers_[w].needs_flush = true;
+    workers_[w].out->append(ipc::MakeHeader(RecordType::kHello, id_, 0, next_gen_), {});
   }
   scheduleFlush();
   return true;
@@ -84,7 +71,7 @@ bool Listener::init() {
 
 int Listener::run() {
   ctx_.slot->state.store(static_cast<uint8_t>(SlotState::kIdle));
-  event_base_dispatch(base_.get());
+  loop_.run();
   return kExitOk;
 }
 
@@ -146,10 +133,10 @@ void Listener::acceptOne(UniqueFd fd, const sockaddr_storage& ss) {
     worker = dispatcher_.assign(ctx_.header->active_workers.load(std::memory_order_relaxed));
     ctx_.slot->conns_per_worker[worker].fetch_add(1, std::memory_order_relaxed);
   }
-  auto conn = std::make_unique<Connection>(std::move(fd), slot, next_gen_++, worker, peer);
+  auto conn = std::make_unique<Connection>(this, std::move(fd), slot, next_gen_++, worker, peer);
   Connection* c = conn.get();
-  c->read_ev.reset(event_new(base_.get(), c->fd(), EV_READ | EV_PERSIST, ClientReadCb, c));
-  c->write_ev.reset(event_new(base_.get(), c->fd(), EV_WRITE | EV_PERSIST, ClientWriteCb, c));
+  c->read_ev = loop_.newEvent(c->fd(), EV_READ | EV_PERSIST, ClientReadCb, c);
+  c->write_ev = loop_.newEvent(c->fd(), EV_WRITE | EV_PERSIST, ClientWriteCb, c);
   c->last_active_ms = NowMonotonicMs();
   conns_[slot] = std::move(conn);
   ++live_;
@@ -194,13 +181,8 @@ void Listener::onTick() {
   }
   if (stopping_ && live_ == 0) {
     bool pending = false;
-    for (auto& link : workers_) {
-      if (link.channel->hasPending()) {
-        link.channel->flush();
-        pending = pending || link.channel->hasPending();
-      }
-    }
-    if (!pending) event_base_loopexit(base_.get(), nullptr);
+    for (auto& link : workers_) pending = !link.out->flushNow() || pending;
+    if (!pending) loop_.exit();
   }
 }
 
@@ -235,11 +217,8 @@ void Listener::beginStop() {
 
 int RunListener(const ChildContext& ctx) {
   Listener listener(ctx);
-  g_listener = &listener;
   if (!listener.init()) return kExitRespawn;
-  int code = listener.run();
-  g_listener = nullptr;
-  return code;
+  return listener.run();
 }
 
 }  // namespace solar

@@ -14,10 +14,12 @@
 #include <vector>
 
 #include "app/child_context.h"
+#include "base/event_loop.h"
 #include "base/event_ptr.h"
 #include "base/noncopyable.h"
 #include "base/unique_fd.h"
 #include "ipc/channel.h"
+#include "ipc/out_link.h"
 #include "ipc/record.h"
 #include "listener/connection.h"
 #include "listener/dispatcher.h"
@@ -56,11 +58,13 @@ class Listener : NonCopyable {
   static void AcceptCb(evutil_socket_t, short, void* arg) { static_cast<Listener*>(arg)->onAccept(); }
   static void RepliesCb(evutil_socket_t, short, void* arg) { static_cast<Listener*>(arg)->onReplies(); }
   static void FlushCb(evutil_socket_t, short, void* arg) { static_cast<Listener*>(arg)->flushAll(); }
+  static void ChannelProgress(void* self, size_t w, bool drained) {
+    static_cast<Listener*>(self)->onChannelProgress(w, drained);
+  }
   static void TickCb(evutil_socket_t, short, void* arg) { static_cast<Listener*>(arg)->onTick(); }
   static void StopCb(evutil_socket_t, short, void* arg) { static_cast<Listener*>(arg)->beginStop(); }
   static void ClientReadCb(evutil_socket_t, short, void* arg);
   static void ClientWriteCb(evutil_socket_t, short, void* arg);
-  static void ChannelWriteCb(evutil_socket_t, short, void* arg);
 
   void onAccept();
   void acceptOne(UniqueFd fd, const sockaddr_storage& ss);
@@ -90,7 +94,7 @@ class Listener : NonCopyable {
   }
   void handleWorkerLost(const RecordHeader& h, std::string_view payload);
   void handleWorkerState(const RecordHeader& h);
-  void onChannelWritable(size_t w);
+  void onChannelProgress(size_t w, bool drained);
   void scheduleFlush();
   void flushAll();
   bool writeOut(Connection* c);
@@ -110,11 +114,10 @@ class Listener : NonCopyable {
   const ChildContext& ctx_;
   const Config& config_;
   const uint16_t id_;
-  EventBasePtr base_;
+  EventLoop loop_;  // before every event: freed after them
   UniqueFd listen_fd_;
   UniqueFd idle_fd_;  // spare fd for EMFILE (muduo, after libev's docs)
-  EventPtr accept_ev_, replies_ev_, flush_ev_, tick_ev_;
-  std::vector<EventPtr> signal_evs_;
+  EventPtr accept_ev_, replies_ev_, tick_ev_;
   std::unique_ptr<Framer> framer_;
   Dispatcher dispatcher_;
   const bool per_request_;     // dispatch PER_REQUEST
@@ -127,11 +130,7 @@ class Listener : NonCopyable {
   size_t live_ = 0;
 
   struct WorkerLink {
-    size_t index = 0;  // the worker slot; the link is its write event's argument
-    std::unique_ptr<ipc::OutChannel> channel;
-    EventPtr write_ev;
-    bool write_armed = false;
-    bool needs_flush = false;
+    std::unique_ptr<ipc::OutLink> out;
     std::vector<std::pair<uint32_t, uint32_t>> paused;  // (slot, gen) waiting for this queue to drain
   };
   std::vector<WorkerLink> workers_;
@@ -139,14 +138,9 @@ class Listener : NonCopyable {
   ipc::InChannel from_workers_;
   ipc::Reassembler reassembler_;
   ipc::Limits limits_;
-  bool flush_scheduled_ = false;
   std::vector<std::pair<uint32_t, uint32_t>> dirty_;
   bool stopping_ = false;
   int ticks_ = 0;
 };
-
-// The connections' callbacks need the listener; one instance per process
-// keeps Connection free of a back pointer.
-extern Listener* g_listener;
 
 }  // namespace solar

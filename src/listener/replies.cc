@@ -70,6 +70,13 @@ void Listener::handleReply(const RecordHeader& h, std::string_view chunk) {
 
 void Listener::deliverReply(Connection* c, uint16_t flags, std::string_view message) {
   c->replied();
+  if (c->close_after) {
+    // An earlier reply closes the connection (closeAfterReply, or an error
+    // where there is no error frame): nothing after it may reach the client,
+    // which would take it for the answer to the failed request.
+    Add(ctx_.slot, kStaleReplies);
+    return;
+  }
   if (flags & ipc::kFlagError) {
     // An error reply where the protocol has one (and error_replies is on);
     // elsewhere the connection is closed after the replies before it.
@@ -199,25 +206,15 @@ void Listener::handleWorkerState(const RecordHeader& h) {
 
 // ---- flushing ----
 
-void Listener::scheduleFlush() {
-  if (flush_scheduled_) return;
-  flush_scheduled_ = true;
-  event_active(flush_ev_.get(), EV_TIMEOUT, 0);
-}
+void Listener::scheduleFlush() { loop_.scheduleEndOfPass(); }
 
 void Listener::flushAll() {
-  flush_scheduled_ = false;
   bool queued_changed = false;
   for (size_t w = 0; w < workers_.size(); ++w) {
-    WorkerLink& link = workers_[w];
-    if (!link.needs_flush || link.write_armed) continue;
-    link.needs_flush = false;
-    if (link.channel->flush() == ipc::OutChannel::FlushResult::kAgain) {
-      event_add(link.write_ev.get(), nullptr);
-      link.write_armed = true;
-      queued_changed = true;
-    } else {
-      resumePaused(w);
+    switch (workers_[w].out->flush()) {
+      case ipc::OutLink::Flush::kNothing: break;
+      case ipc::OutLink::Flush::kSent: resumePaused(w); break;
+      case ipc::OutLink::Flush::kWaiting: queued_changed = true; break;
     }
   }
   if (queued_changed) publishQueued();
@@ -233,17 +230,10 @@ void Listener::flushAll() {
   if (dirty_.capacity() < dirty.capacity()) dirty_.swap(dirty), dirty_.clear();
 }
 
-void Listener::onChannelWritable(size_t w) {
-  WorkerLink& link = workers_[w];
-  link.needs_flush = false;
-  if (link.channel->flush() == ipc::OutChannel::FlushResult::kAgain) {
-    publishQueued();
-    return;
-  }
-  event_del(link.write_ev.get());
-  link.write_armed = false;
+// A worker's queue here had to wait for its socket: some or all of it went.
+void Listener::onChannelProgress(size_t w, bool drained) {
   publishQueued();
-  resumePaused(w);
+  if (drained) resumePaused(w);
 }
 
 // The bytes waiting here for busy workers, as a scoreboard gauge. Only the
@@ -252,14 +242,14 @@ void Listener::onChannelWritable(size_t w) {
 void Listener::publishQueued() {
   uint64_t total = 0;
   for (const auto& link : workers_) {
-    if (link.write_armed) total += link.channel->pendingBytes();
+    if (link.out->waiting()) total += link.out->pendingBytes();
   }
   ctx_.slot->counters[kQueuedToWorker].store(total, std::memory_order_relaxed);
 }
 
 void Listener::resumePaused(size_t w) {
   WorkerLink& link = workers_[w];
-  if (link.paused.empty() || link.channel->pendingBytes() > kChannelLowWater) return;
+  if (link.paused.empty() || link.out->pendingBytes() > kChannelLowWater) return;
   auto paused = std::move(link.paused);
   link.paused.clear();
   for (auto [slot, gen] : paused) {

@@ -47,7 +47,7 @@ enum Counter : int {
   kOversized,      // frames over max_frame_bytes: connection closed
   kIdleClosed,     // closed by idle_timeout
   kReadTimeouts,   // closed by request_read_timeout_ms: part of a request held too long
-  kStaleReplies,   // replies for a connection that no longer exists
+  kStaleReplies,   // replies for a connection that no longer exists, or behind one that closes it
   kLostClosed,     // closed because their worker died holding a request
   kUnavailableClosed,  // closed because their worker cannot start (a request nobody could take)
   kQueuedToWorker, // EAGAIN on a socketpair: bytes waiting (gauge)

@@ -11,6 +11,7 @@
 #include <event2/event.h>
 #include <glog/logging.h>
 
+#include "base/event_loop.h"
 #include "base/noncopyable.h"
 #include "ipc/msg_queue.h"
 
@@ -32,20 +33,17 @@ class UdpListener : NonCopyable {
         addrs_(kBatch) {}
 
   int run() {
-    base_ = event_base_new();
-    if (base_ == nullptr) return kExitRespawn;
-    event* rd = event_new(base_, ctx_.udp_fd, EV_READ | EV_PERSIST, ReadCb, this);
-    event_add(rd, nullptr);
-    std::vector<event*> sigs;
-    for (int s : {SIGTERM}) {
-      sigs.push_back(evsignal_new(base_, s, StopCb, this));
-      event_add(sigs.back(), nullptr);
+    if (!loop_.init()) {
+      LOG(ERROR) << "udp listener: event_base_new failed";
+      return kExitRespawn;
+    }
+    EventPtr rd = loop_.newEvent(ctx_.udp_fd, EV_READ | EV_PERSIST, ReadCb, this);
+    if (!rd || event_add(rd.get(), nullptr) != 0 || !loop_.onSignal(SIGTERM, StopCb, this)) {
+      LOG(ERROR) << "udp listener: cannot set up its events";
+      return kExitRespawn;
     }
     ctx_.slot->state.store(static_cast<uint8_t>(SlotState::kIdle));
-    event_base_dispatch(base_);
-    for (event* e : sigs) event_free(e);
-    event_free(rd);
-    event_base_free(base_);
+    loop_.run();
     return kExitOk;
   }
 
@@ -56,7 +54,7 @@ class UdpListener : NonCopyable {
     // the socket is dropped with it (UDP promises no more).
     auto* self = static_cast<UdpListener*>(arg);
     self->ctx_.slot->state.store(static_cast<uint8_t>(SlotState::kStopping));
-    event_base_loopbreak(self->base_);
+    self->loop_.breakNow();
   }
 
   void onReadable() {
@@ -123,7 +121,7 @@ class UdpListener : NonCopyable {
   const ChildContext& ctx_;
   const size_t max_;
   ipc::MsgQueue queue_;
-  event_base* base_ = nullptr;
+  EventLoop loop_;
   std::vector<std::vector<char>> buffers_;
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iovs_;

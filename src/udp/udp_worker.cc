@@ -9,6 +9,7 @@
 #include <glog/logging.h>
 
 #include "app/worker_start.h"
+#include "ipc/address_codec.h"
 #include "ipc/msg_queue.h"
 #include "udp/udp_listener.h"
 
@@ -67,12 +68,7 @@ int RunUdpWorker(const ChildContext& ctx) {
       continue;
     }
     slot->current.transport = 1;
-    slot->current.addr_family = static_cast<uint8_t>(peer.family());
-    slot->current.port = peer.port();
-    if (peer.family() == AF_INET)
-      std::memcpy(slot->current.addr, &reinterpret_cast<const sockaddr_in*>(&peer.storage)->sin_addr, 4);
-    else
-      std::memcpy(slot->current.addr, &reinterpret_cast<const sockaddr_in6*>(&peer.storage)->sin6_addr, 16);
+    ipc::PackAddress(peer, &slot->current.addr_family, &slot->current.port, slot->current.addr);
     slot->request_start_ms.store(NowMonotonicMs(), std::memory_order_relaxed);
     slot->state.store(static_cast<uint8_t>(SlotState::kBusy), std::memory_order_relaxed);
     Request req(Transport::kUdp, payload, peer, none, 0);

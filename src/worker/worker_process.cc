@@ -11,9 +11,11 @@
 #include <glog/logging.h>
 
 #include "app/worker_start.h"
+#include "base/event_loop.h"
 #include "base/event_ptr.h"
 #include "base/noncopyable.h"
 #include "ipc/channel.h"
+#include "ipc/out_link.h"
 #include "ipc/record.h"
 
 namespace solar {
@@ -37,7 +39,7 @@ class WorkerProcess : NonCopyable {
   // (closing its database), exit() — so TERM is ignored from here on; a
   // process that hangs still meets SIGKILL at graceful_timeout_ms.
   ~WorkerProcess() {
-    signal_evs_.clear();
+    loop_.clearSignals();
     std::signal(SIGTERM, SIG_IGN);
   }
   int init();
@@ -48,10 +50,10 @@ class WorkerProcess : NonCopyable {
   static void StopCb(evutil_socket_t, short, void* arg) { static_cast<WorkerProcess*>(arg)->beginStop(); }
   static void RetireCb(evutil_socket_t, short, void* arg) { static_cast<WorkerProcess*>(arg)->beginRetire(); }
   static void ActivateCb(evutil_socket_t, short, void* arg) { static_cast<WorkerProcess*>(arg)->activate(); }
-  static void OutCb(evutil_socket_t, short, void* arg);
-  static void StopTimeoutCb(evutil_socket_t, short, void* arg) {
-    event_base_loopexit(static_cast<WorkerProcess*>(arg)->base_.get(), nullptr);
+  static void OutProgress(void* self, size_t listener, bool drained) {
+    if (drained) static_cast<WorkerProcess*>(self)->onOutDrained(listener);
   }
+  static void StopTimeoutCb(evutil_socket_t, short, void* arg) { static_cast<WorkerProcess*>(arg)->loop_.exit(); }
 
   void onInput();
   void handleRecord(const RecordHeader& h, std::string_view payload);
@@ -59,7 +61,8 @@ class WorkerProcess : NonCopyable {
   void processRequest(const RecordHeader& h, std::string_view message);
   void closeConn(uint64_t key);
   void flushOut();
-  void onOutWritable(size_t listener);
+  void onOutDrained(size_t listener);
+  void repliesSent(size_t listener);
   bool anyPending() const;
   void setInputEnabled(bool on);
   void beginStop();
@@ -71,10 +74,9 @@ class WorkerProcess : NonCopyable {
   const Config& config_;
   std::unique_ptr<Worker> worker_;
   std::string name_;
-  EventBasePtr base_;
+  EventLoop loop_;  // before every event: freed after them
   ipc::InChannel in_;
   EventPtr input_ev_, stop_timeout_ev_;
-  std::vector<EventPtr> signal_evs_;
   bool input_enabled_ = false;
   ipc::Limits limits_;
   ipc::Reassembler reassembler_;
@@ -86,11 +88,7 @@ class WorkerProcess : NonCopyable {
   std::vector<ReceivedRecord> batch_;  // one datagram's records, reused
 
   struct ListenerLink {
-    size_t index = 0;  // the listener; the link is its write event's argument
-    std::unique_ptr<ipc::OutChannel> channel;
-    EventPtr write_ev;
-    bool write_armed = false;
-    bool needs_flush = false;
+    std::unique_ptr<ipc::OutLink> out;
     std::vector<ipc::HeldEntry> replies_queued;  // held until their datagram is sent
   };
   std::vector<ListenerLink> listeners_;
@@ -102,8 +100,6 @@ class WorkerProcess : NonCopyable {
   uint64_t served_ = 0;
   uint64_t recycle_after_ = 0;  // 0: never
 };
-
-WorkerProcess* g_worker = nullptr;
 
 WorkerProcess::WorkerProcess(const ChildContext& ctx)
     : ctx_(ctx), config_(*ctx.config), in_(ctx.in_fd), held_(ctx.slot) {
@@ -118,24 +114,20 @@ int WorkerProcess::init() {
   name_ = started.name;
   recycle_after_ = started.recycle_after;
 
-  base_.reset(event_base_new());
-  if (!base_) return kExitRespawn;
-  input_ev_.reset(event_new(base_.get(), in_.fd(), EV_READ | EV_PERSIST, InputCb, this));
-  stop_timeout_ev_.reset(evtimer_new(base_.get(), StopTimeoutCb, this));
-  for (int s : {SIGTERM}) {
-    signal_evs_.emplace_back(evsignal_new(base_.get(), s, StopCb, this));
-    event_add(signal_evs_.back().get(), nullptr);
+  if (!loop_.init()) {
+    LOG(ERROR) << "worker " << ctx_.index << ": event_base_new failed";
+    return kExitRespawn;
   }
-  signal_evs_.emplace_back(evsignal_new(base_.get(), SIGUSR1, RetireCb, this));
-  event_add(signal_evs_.back().get(), nullptr);
-  signal_evs_.emplace_back(evsignal_new(base_.get(), SIGUSR2, ActivateCb, this));
-  event_add(signal_evs_.back().get(), nullptr);
+  input_ev_ = loop_.newEvent(in_.fd(), EV_READ | EV_PERSIST, InputCb, this);
+  stop_timeout_ev_ = loop_.newEvent(-1, 0, StopTimeoutCb, this);
+  if (!input_ev_ || !stop_timeout_ev_ || !loop_.onSignal(SIGTERM, StopCb, this) ||
+      !loop_.onSignal(SIGUSR1, RetireCb, this) || !loop_.onSignal(SIGUSR2, ActivateCb, this)) {
+    LOG(ERROR) << "worker " << ctx_.index << ": cannot set up its events";
+    return kExitRespawn;
+  }
   listeners_.resize(ctx_.out_fds.size());
   for (size_t j = 0; j < listeners_.size(); ++j) {
-    listeners_[j].channel = std::make_unique<ipc::OutChannel>(ctx_.out_fds[j]);
-    listeners_[j].index = j;  // listeners_ is never resized again: &listeners_[j] is stable
-    listeners_[j].write_ev.reset(
-        event_new(base_.get(), ctx_.out_fds[j], EV_WRITE | EV_PERSIST, OutCb, &listeners_[j]));
+    listeners_[j].out = std::make_unique<ipc::OutLink>(loop_.base(), ctx_.out_fds[j], j, this, OutProgress);
   }
   standby_ = ctx_.standby;
   if (!standby_) setInputEnabled(true);
@@ -144,7 +136,7 @@ int WorkerProcess::init() {
 
 int WorkerProcess::run() {
   ctx_.slot->state.store(static_cast<uint8_t>(standby_ ? SlotState::kStandby : SlotState::kIdle));
-  event_base_dispatch(base_.get());
+  loop_.run();
   if (!retiring_) {
     // A retiring worker's connections live on with its replacement; on a stop
     // they are closed, and onClose says so.
@@ -178,7 +170,7 @@ void WorkerProcess::onInput() {
     if (retiring_ && reassembler_.partials() == 0) {  // nothing half-read left: let go
       flushOut();
       setInputEnabled(false);
-      if (!anyPending()) event_base_loopexit(base_.get(), nullptr);
+      if (!anyPending()) loop_.exit();
       return;
     }
     if (anyPending()) {  // backpressure: a listener's queue is full; read no more until it drains
@@ -335,8 +327,7 @@ void WorkerProcess::processRequest(const RecordHeader& h, std::string_view messa
   }
   if (resp_.isCloseAfterReply()) reply.flags |= ipc::kFlagCloseAfter;
   ListenerLink& link = listeners_[h.listener_id];
-  link.channel->append(reply, reply.flags & ipc::kFlagNoReply ? std::string_view() : std::string_view(resp_.body()));
-  link.needs_flush = true;
+  link.out->append(reply, reply.flags & ipc::kFlagNoReply ? std::string_view() : std::string_view(resp_.body()));
   link.replies_queued.push_back(ipc::HeldEntry{h.conn_id, h.conn_gen, h.seq});
   Add(slot, kRequests);
   Add(slot, kBytesIn, message.size());
@@ -353,33 +344,22 @@ void WorkerProcess::processRequest(const RecordHeader& h, std::string_view messa
 
 void WorkerProcess::flushOut() {
   for (size_t j = 0; j < listeners_.size(); ++j) {
-    ListenerLink& link = listeners_[j];
-    if (!link.needs_flush || link.write_armed) continue;
-    link.needs_flush = false;
-    if (link.channel->flush() == ipc::OutChannel::FlushResult::kAgain) {
-      event_add(link.write_ev.get(), nullptr);
-      link.write_armed = true;
-      continue;
-    }
-    for (const auto& e : link.replies_queued) held_.erase(static_cast<uint16_t>(j), e.conn_id, e.conn_gen, e.seq);
-    link.replies_queued.clear();
+    if (listeners_[j].out->flush() == ipc::OutLink::Flush::kSent) repliesSent(j);
   }
 }
 
-void WorkerProcess::OutCb(evutil_socket_t, short, void* arg) {
-  g_worker->onOutWritable(static_cast<ListenerLink*>(arg)->index);
-}
-
-void WorkerProcess::onOutWritable(size_t j) {
+// The replies queued to listener j are in its socket: no longer held here.
+void WorkerProcess::repliesSent(size_t j) {
   ListenerLink& link = listeners_[j];
-  if (link.channel->flush() == ipc::OutChannel::FlushResult::kAgain) return;
-  event_del(link.write_ev.get());
-  link.write_armed = false;
   for (const auto& e : link.replies_queued) held_.erase(static_cast<uint16_t>(j), e.conn_id, e.conn_gen, e.seq);
   link.replies_queued.clear();
+}
+
+void WorkerProcess::onOutDrained(size_t j) {
+  repliesSent(j);
   if (!anyPending()) {
     if (retiring_ && reassembler_.partials() == 0) {
-      event_base_loopexit(base_.get(), nullptr);
+      loop_.exit();
       return;
     }
     setInputEnabled(true);
@@ -398,7 +378,7 @@ void WorkerProcess::beginRetire() {
   // the replacement waits until this process has exited.
   if (reassembler_.partials() > 0) return;
   setInputEnabled(false);
-  if (!anyPending()) event_base_loopexit(base_.get(), nullptr);
+  if (!anyPending()) loop_.exit();
 }
 
 // SIGUSR2: the old worker has let go of the slot; start serving it.
@@ -412,7 +392,7 @@ void WorkerProcess::activate() {
 
 bool WorkerProcess::anyPending() const {
   for (const auto& link : listeners_) {
-    if (link.write_armed) return true;
+    if (link.out->waiting()) return true;
   }
   return false;
 }
@@ -421,7 +401,7 @@ void WorkerProcess::beginStop() {
   if (stopping_) return;
   stopping_ = true;
   if (standby_) {  // never served: nothing to drain
-    event_base_loopexit(base_.get(), nullptr);
+    loop_.exit();
     return;
   }
   // The master stops workers after every listener has exited, so what is left
@@ -437,19 +417,15 @@ void WorkerProcess::maybeExitAfterStop() {
   // Peek without consuming: MSG_PEEK keeps a datagram for onInput.
   char probe;
   ssize_t n = ::recv(in_.fd(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) event_base_loopexit(base_.get(), nullptr);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) loop_.exit();
 }
 
 }  // namespace
 
 int RunWorker(const ChildContext& ctx) {
   WorkerProcess worker(ctx);
-  g_worker = &worker;
-  int code = worker.init();
-  if (code != kExitOk) return code;
-  code = worker.run();
-  g_worker = nullptr;
-  return code;
+  const int code = worker.init();
+  return code != kExitOk ? code : worker.run();
 }
 
 }  // namespace solar

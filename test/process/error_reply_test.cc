@@ -135,7 +135,10 @@ TEST(ErrorReply, WithErrorRepliesOffAThrowClosesOnlyThatConnection) {
   ASSERT_TRUE(WriteAll(bad, Frame32("first") + Frame32("throw") + Frame32("never")));
   std::string reply;
   ASSERT_TRUE(ReadFrame32(bad, &reply));
-  EXPECT_EQ(reply, "first");  // the replies before the error still go out
+  EXPECT_EQ(reply, "first");  // the replies before the error still go out ...
+  // ... and none after it: a client would take "never" for the answer to "throw".
+  std::string rest;
+  EXPECT_FALSE(ReadExactly(bad, 1, &rest, 5000)) << "after the failed request: " << rest;
   EXPECT_TRUE(WaitClosed(bad, 5000));
   ASSERT_TRUE(WriteAll(good, Frame32("fine")));
   ASSERT_TRUE(ReadFrame32(good, &reply));
@@ -155,6 +158,8 @@ TEST(ErrorReply, LineProtocolHasNoErrorFrameSoTheConnectionClosesAfterEarlierRep
   std::string got;
   ASSERT_TRUE(ReadExactly(fd, 4, &got, 5000));
   EXPECT_EQ(got, "one\n");
+  std::string rest;  // nothing after the failed request, then EOF
+  EXPECT_FALSE(ReadExactly(fd, 1, &rest, 5000)) << "after the failed request: " << rest;
   EXPECT_TRUE(WaitClosed(fd, 5000));
   EXPECT_EQ(WaitForErrors(server, 1), 1);
   close(fd);

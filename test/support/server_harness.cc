@@ -170,6 +170,27 @@ bool ServerHarness::waitForLog(std::string_view needle, std::chrono::millisecond
   }
 }
 
+// The whole of a /proc file, or "" when it cannot be read: a process may exit
+// between the directory scan and the read (ESRCH), which an
+// istreambuf_iterator would report by throwing.
+static std::string ReadProcFile(const std::string& path) {
+  std::string out;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char buf[4096];
+  for (;;) {
+    const ssize_t k = ::read(fd, buf, sizeof(buf));
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) {
+      if (k < 0) out.clear();
+      break;
+    }
+    out.append(buf, static_cast<size_t>(k));
+  }
+  ::close(fd);
+  return out;
+}
+
 std::vector<pid_t> ServerHarness::children() const {
   std::vector<pid_t> out;
   if (pid_ <= 0) return out;
@@ -178,8 +199,7 @@ std::vector<pid_t> ServerHarness::children() const {
   while (dirent* e = readdir(d)) {
     pid_t p = static_cast<pid_t>(std::atoi(e->d_name));
     if (p <= 0) continue;
-    std::ifstream stat("/proc/" + std::string(e->d_name) + "/stat");
-    std::string s((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const std::string s = ReadProcFile("/proc/" + std::string(e->d_name) + "/stat");
     size_t rp = s.rfind(')');
     if (rp == std::string::npos) continue;
     std::istringstream rest(s.substr(rp + 2));
@@ -195,8 +215,7 @@ std::vector<pid_t> ServerHarness::children() const {
 pid_t ServerHarness::childPid(const std::string& role) const {
   const std::string want = "solar: " + role;
   for (pid_t p : children()) {
-    std::ifstream in("/proc/" + std::to_string(p) + "/cmdline");
-    std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string cmd = ReadProcFile("/proc/" + std::to_string(p) + "/cmdline");
     if (cmd.rfind(want, 0) == 0 && (cmd.size() == want.size() || cmd[want.size()] == '\0')) return p;
   }
   return -1;
@@ -349,8 +368,7 @@ std::string ProcStatusField(pid_t pid, const std::string& field) {
 
 bool ProcessExists(pid_t pid) {
   if (kill(pid, 0) != 0) return false;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string s((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const std::string s = ReadProcFile("/proc/" + std::to_string(pid) + "/stat");
   size_t rp = s.rfind(')');
   return rp != std::string::npos && rp + 2 < s.size() && s[rp + 2] != 'Z';
 }

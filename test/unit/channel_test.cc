@@ -1,5 +1,6 @@
 // Datagram channels (src/ipc/channel.h) over a real AF_UNIX SOCK_DGRAM socketpair:
-// packing, chunking, EAGAIN queueing, truncation, and reassembly.
+// packing, chunking, EAGAIN queueing, truncation, and reassembly; and OutLink
+// (src/ipc/out_link.h), the channel's owner inside an event loop.
 #include "ipc/channel.h"
 
 #include <sys/socket.h>
@@ -11,7 +12,9 @@
 
 #include <gtest/gtest.h>
 
+#include "base/event_loop.h"
 #include "base/unique_fd.h"
+#include "ipc/out_link.h"
 
 namespace solar::ipc {
 namespace {
@@ -354,6 +357,103 @@ TEST(Reassembler, DropForgetsThePartialAndForEachPartialListsTheRest) {
   });
   EXPECT_EQ(keys, std::vector<uint64_t>{2});
   EXPECT_EQ(r.feed(1, Chunk(4, 1, 1, 2), "a", &msg), Reassembler::Status::kOrphan);
+}
+
+
+// ---- OutLink ----
+
+struct Progress {
+  int calls = 0;
+  int drained = 0;
+  size_t last_index = 99;
+  static void Fn(void* self, size_t index, bool drained) {
+    auto* p = static_cast<Progress*>(self);
+    ++p->calls;
+    p->last_index = index;
+    if (drained) ++p->drained;
+  }
+};
+
+TEST(OutLink, FlushSendsOnlyWhenSomethingIsDue) {
+  Pair pair;
+  EventLoop loop;
+  ASSERT_TRUE(loop.init());
+  Progress progress;
+  OutLink link(loop.base(), pair.out.get(), 3, &progress, Progress::Fn);
+  EXPECT_EQ(link.flush(), OutLink::Flush::kNothing);
+  link.append(DataHeader(7, 0), "hello");
+  EXPECT_TRUE(link.due());
+  EXPECT_EQ(link.flush(), OutLink::Flush::kSent);
+  EXPECT_FALSE(link.due());
+  EXPECT_EQ(link.flush(), OutLink::Flush::kNothing);
+  Receiver rx(pair.in.get());
+  rx.drain();
+  ASSERT_EQ(rx.records.size(), 1u);
+  EXPECT_EQ(rx.records[0].payload, "hello");
+  EXPECT_EQ(progress.calls, 0);  // no wait, no callback
+}
+
+// A full socket: the link waits for the write event, takes more messages
+// meanwhile without trying to send them, and reports the drain once; every
+// message arrives whole and in order, including one split into chunks across
+// the EAGAIN boundary.
+TEST(OutLink, EagainWaitsForTheSocketAndDeliversEverythingInOrder) {
+  Pair pair;
+  pair.setSendBuffer(64 * 1024);
+  EventLoop loop;
+  ASSERT_TRUE(loop.init());
+  Progress progress;
+  OutLink link(loop.base(), pair.out.get(), 5, &progress, Progress::Fn);
+  const std::string big = Pattern(3 * kMaxChunk + 123);  // four chunks
+  std::vector<std::string> sent;
+  for (uint64_t seq = 0; seq < 40; ++seq) {
+    sent.push_back(seq == 20 ? big : Pattern(30000 + seq));
+    link.append(DataHeader(1, seq), sent.back());
+  }
+  ASSERT_EQ(link.flush(), OutLink::Flush::kWaiting);
+  EXPECT_TRUE(link.waiting());
+  EXPECT_GT(link.pendingBytes(), 0u);
+  link.append(DataHeader(1, 40), "appended while waiting");
+  sent.push_back("appended while waiting");
+  EXPECT_EQ(link.flush(), OutLink::Flush::kNothing);  // the write event sends it
+
+  Receiver rx(pair.in.get());
+  for (int round = 0; round < 1000 && progress.drained == 0; ++round) {
+    rx.drain();
+    event_base_loop(loop.base(), EVLOOP_ONCE | EVLOOP_NONBLOCK);
+  }
+  rx.drain();
+  EXPECT_EQ(progress.drained, 1);
+  EXPECT_EQ(progress.last_index, 5u);
+  EXPECT_FALSE(link.waiting());
+  EXPECT_FALSE(link.hasPending());
+
+  Reassembler reassembler;
+  std::vector<std::string> got;
+  for (const auto& r : rx.records) {
+    std::string_view message;
+    if (reassembler.feed(1, r.header, r.payload, &message) == Reassembler::Status::kComplete) {
+      EXPECT_EQ(r.header.seq, got.size());
+      got.emplace_back(message);
+    }
+  }
+  ASSERT_EQ(got.size(), sent.size());
+  for (size_t i = 0; i < sent.size(); ++i) EXPECT_TRUE(got[i] == sent[i]) << "message " << i;
+}
+
+TEST(EventLoop, EndOfPassRunsOnceAfterThePassThatAskedForIt) {
+  EventLoop loop;
+  int runs = 0;
+  ASSERT_TRUE(loop.init([](evutil_socket_t, short, void* arg) { ++*static_cast<int*>(arg); }, &runs));
+  loop.scheduleEndOfPass();
+  loop.scheduleEndOfPass();
+  event_base_loop(loop.base(), EVLOOP_ONCE | EVLOOP_NONBLOCK);
+  EXPECT_EQ(runs, 1);
+  event_base_loop(loop.base(), EVLOOP_ONCE | EVLOOP_NONBLOCK);
+  EXPECT_EQ(runs, 1);  // not asked again
+  loop.scheduleEndOfPass();
+  event_base_loop(loop.base(), EVLOOP_ONCE | EVLOOP_NONBLOCK);
+  EXPECT_EQ(runs, 2);
 }
 
 }  // namespace

@@ -144,6 +144,45 @@ TEST(Frame32Framer, EncodedReplyParsesBackToThePayload) {
   EXPECT_EQ(wire.substr(f.payload_offset, f.payload_len), "round trip");
 }
 
+std::string EncodeError(const Framer& framer, std::string_view message, bool* ok) {
+  Buffer out;
+  *ok = framer.encodeError(message, &out);
+  return std::string(out.view());
+}
+
+TEST(Frame32Framer, ErrorFrameSetsBit31OfTheLength) {
+  auto framer = MakeFramer(FRAME32, 1024);
+  bool ok = false;
+  EXPECT_EQ(EncodeError(*framer, "no such key", &ok), std::string("\x80\0\0\x0bno such key", 15));
+  EXPECT_TRUE(ok);
+}
+
+TEST(Frame32Framer, LongErrorMessageIsCutAt64KiBOnACharacterBoundary) {
+  auto framer = MakeFramer(FRAME32, 1 << 20);
+  // "é" is two bytes: with an odd prefix, byte 65536 is the middle of one.
+  const std::string message = "x" + std::string() + [] {
+    std::string s;
+    for (int i = 0; i < 40000; ++i) s += "\xc3\xa9";
+    return s;
+  }();
+  bool ok = false;
+  const std::string wire = EncodeError(*framer, message, &ok);
+  ASSERT_TRUE(ok);
+  const size_t len = ((size_t{static_cast<unsigned char>(wire[0]) & 0x7fu} << 24) |
+                      (size_t{static_cast<unsigned char>(wire[1])} << 16) |
+                      (size_t{static_cast<unsigned char>(wire[2])} << 8) | size_t{static_cast<unsigned char>(wire[3])});
+  EXPECT_EQ(len, 65535u);  // 1 + 32767 whole characters
+  EXPECT_EQ(wire.size(), 4 + len);
+  EXPECT_EQ(wire.substr(4), message.substr(0, len));
+}
+
+TEST(LineFramer, HasNoErrorFrame) {
+  auto framer = MakeFramer(LINE, 1024);
+  bool ok = true;
+  EXPECT_EQ(EncodeError(*framer, "oops", &ok), "");
+  EXPECT_FALSE(ok);
+}
+
 TEST(Frame32Framer, UnspecifiedProtocolFallsBackToFrame32) {
   auto framer = MakeFramer(PROTOCOL_UNSPECIFIED, 64);
   EXPECT_EQ(Encode(*framer, "x"), std::string("\0\0\0\x01x", 5));

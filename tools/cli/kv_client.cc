@@ -196,12 +196,20 @@ bool KvClient::receive(std::string* payload, std::string* error) {
   if (!readExactly(4, &header, deadline, error)) return false;
   uint32_t be;
   std::memcpy(&be, header.data(), 4);
-  const uint32_t length = ntohl(be);
+  const uint32_t word = ntohl(be);
+  // Bit 31: an error reply; the rest is the length of its message. The
+  // connection stays usable, but this request failed.
+  const uint32_t length = word & 0x7fffffffu;
   if (length > kMaxReplyBytes) {
     *error = "reply frame of " + std::to_string(length) + " bytes is implausible";
     return false;
   }
-  return readExactly(length, payload, deadline, error);
+  if (!readExactly(length, payload, deadline, error)) return false;
+  if (word & 0x80000000u) {
+    *error = "the server answered with an error: " + *payload;
+    return false;
+  }
+  return true;
 }
 
 bool KvClient::call(const kv::KvRequest& request, kv::KvResponse* response, std::string* error) {
