@@ -13,6 +13,8 @@
 
 #include <gtest/gtest.h>
 
+#include "ipc/address_codec.h"
+
 namespace solar::ipc {
 namespace {
 
@@ -113,6 +115,21 @@ TEST(Record, UnknownAddressRoundTripsAsUnspecified) {
   EXPECT_EQ(h.port, 0);
   EXPECT_EQ(GetAddress(h).family(), AF_UNSPEC);
   EXPECT_EQ(GetAddress(h).toString(), "-");
+}
+
+// The codec that the record, the UDP queue message and the scoreboard share.
+TEST(AddressCodec, PacksBothFamiliesAndRefusesAnyOther) {
+  uint8_t family = 99, addr[16];
+  uint16_t port = 0;
+  PackAddress(V4("10.1.2.3", 8080), &family, &port, addr);
+  EXPECT_EQ(family, AF_INET);
+  EXPECT_EQ(port, 8080);
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(addr), 16), std::string("\x0a\x01\x02\x03", 4) + std::string(12, '\0'));
+  ClientAddress back;
+  ASSERT_TRUE(UnpackAddress(family, port, addr, &back));
+  EXPECT_EQ(back.toString(), "10.1.2.3:8080");
+  EXPECT_FALSE(UnpackAddress(7, port, addr, &back));
+  EXPECT_EQ(back.family(), AF_UNSPEC);
 }
 
 TEST(Record, AppendRecordPadsToEightBytes) {
