@@ -2,7 +2,8 @@
 #
 #   make deps    install the Debian packages that are missing (runs apt-get update first)
 #   make         build everything under build/
-#   make test    unit tests, then the process tests against the real binary
+#   make test    unit tests, the process tests against the real binary, then the
+#                PHP and Python clients' tests (make client-test alone)
 #   make test SANITIZE=address,undefined   the same with ASan+UBSan, built in build-san/
 #   make run     start the server on its embedded defaults (etc/solar.conf)
 #   make bench   the load scenarios (see README)
@@ -14,10 +15,11 @@
 
 DEB_PACKAGES := g++ make pkg-config libevent-dev libprotobuf-dev protobuf-compiler \
                 libgoogle-glog-dev libgtest-dev libgmock-dev procps libsystemd-dev \
-                libsqlite3-dev libpq-dev postgresql clang libclang-rt-14-dev llvm
+                libsqlite3-dev libpq-dev postgresql clang libclang-rt-14-dev llvm \
+                python3 python3-protobuf php-cli php-google-protobuf
 BUILD_MK := $(MAKE) --no-print-directory -j$(shell nproc 2>/dev/null || echo 2) -f mk/build.mk
 
-.PHONY: all deps test unit-test process-test run bench install clean check-includes chaos fuzz fuzz-ci
+.PHONY: all deps test unit-test process-test client-test run bench install clean check-includes chaos fuzz fuzz-ci
 
 all: deps
 	@$(BUILD_MK) all
@@ -40,6 +42,9 @@ unit-test: deps
 
 process-test: deps
 	@$(BUILD_MK) process-test
+
+client-test: deps
+	@$(BUILD_MK) client-test
 
 run: deps
 	@$(BUILD_MK) run

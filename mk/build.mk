@@ -51,7 +51,7 @@ CTL_SRCS := $(sort $(wildcard tools/ctl/*.cc))
 BINS := $(B)/solar $(if $(BENCH_SRCS),$(B)/solar-bench) $(if $(CLI_SRCS),$(B)/solar-cli) \
         $(if $(CTL_SRCS),$(B)/solarctl)
 
-.PHONY: all test unit-test process-test run bench install check-includes
+.PHONY: all test unit-test process-test client-test run bench install check-includes
 all: $(BINS) $(MODULES) $(B)/unit_tests $(B)/process_tests $(B)/direct-echo
 
 # Generated sources are not intermediates: never delete them after a build.
@@ -169,8 +169,16 @@ unit-test: $(B)/unit_tests
 process-test: $(BINS) $(MODULES) $(B)/process_tests $(B)/direct-echo install-test
 	$(call run_tests,$(TEST_ENV) $(B)/process_tests)
 
+# The PHP and Python client libraries (clients/), each against real solar
+# servers that its tests start from SOLAR_BIN.
+CLIENT_TESTS := SOLAR_BIN=$(abspath $(B)/solar) clients/python/run_tests.sh && \
+                SOLAR_BIN=$(abspath $(B)/solar) clients/php/run_tests.sh
+
+client-test: $(BINS)
+	$(call run_tests,$(CLIENT_TESTS))
+
 test: check-includes all install-test
-	$(call run_tests,$(B)/unit_tests && $(TEST_ENV) $(B)/process_tests)
+	$(call run_tests,$(B)/unit_tests && $(TEST_ENV) $(B)/process_tests && $(CLIENT_TESTS))
 
 # Everything the README uses next (solar-cli, solarctl, the modules), not the
 # tests. No directory to prepare: the master creates state_dir and, as root,
