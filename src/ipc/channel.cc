@@ -53,42 +53,88 @@ OutChannel::FlushResult OutChannel::flush() {
   seal();
   FlushResult result = FlushResult::kDone;
   while (!ready_.empty()) {
-    std::string& dgram = ready_.front();
-    auto r = RetryEintr([&] { return ::send(fd_, dgram.data(), dgram.size(), MSG_DONTWAIT | MSG_NOSIGNAL); });
+    // Several datagrams waiting (a large message, or a queue that had to
+    // wait): one sendmmsg for up to kMaxSendBatch of them.
+    const size_t n = std::min(ready_.size(), kMaxSendBatch);
+    iovec iov[kMaxSendBatch];
+    mmsghdr msgs[kMaxSendBatch];
+    std::memset(msgs, 0, sizeof(mmsghdr) * n);
+    for (size_t i = 0; i < n; ++i) {
+      iov[i] = {ready_[i].data(), ready_[i].size()};
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    auto r = RetryEintr([&] {
+      return n == 1 ? ::send(fd_, ready_.front().data(), ready_.front().size(), MSG_DONTWAIT | MSG_NOSIGNAL)
+                    : ::sendmmsg(fd_, msgs, static_cast<unsigned>(n), MSG_DONTWAIT | MSG_NOSIGNAL);
+    });
     if (!r.ok()) {
       if (IsAgain(r.error) || r.error == ENOBUFS) return FlushResult::kAgain;
       // Unexpected: the master holds every socketpair end, so the peer cannot be
       // gone. Drop this datagram rather than wedge the channel forever.
       ++send_errors_;
       errno = r.error;
-      PLOG(ERROR) << "send() of a " << dgram.size() << "-byte datagram on channel fd " << fd_ << " failed";
+      PLOG(ERROR) << "send() of a " << ready_.front().size() << "-byte datagram on channel fd " << fd_ << " failed";
       result = FlushResult::kError;
-    } else {
-      ++datagrams_sent_;
+      popFront();
+      continue;
     }
-    pending_bytes_ -= dgram.size();
-    if (spare_.size() < 4) spare_.push_back(std::move(dgram));
-    ready_.pop_front();
+    // send: one datagram went; sendmmsg: r.value of them (the rest, if any,
+    // meets EAGAIN or its error on the next round).
+    const size_t sent = n == 1 ? 1 : static_cast<size_t>(r.value);
+    for (size_t i = 0; i < sent; ++i) popFront();
+    datagrams_sent_ += sent;
   }
   return result;
 }
 
+void OutChannel::popFront() {
+  std::string& dgram = ready_.front();
+  pending_bytes_ -= dgram.size();
+  if (spare_.size() < 4) spare_.push_back(std::move(dgram));
+  ready_.pop_front();
+}
+
+InChannel::InChannel(int fd) : fd_(fd), bufs_(kMaxBatch, std::vector<char>(kMaxDatagram + 64)) {}
+
 InChannel::RecvResult InChannel::recv(std::string_view* datagram, int* err) {
-  iovec iov{buf_.data(), buf_.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  auto r = RetryEintr([&] { return ::recvmsg(fd_, &msg, MSG_DONTWAIT); });
-  if (!r.ok()) {
-    *err = r.error;
-    return IsAgain(r.error) ? RecvResult::kAgain : RecvResult::kError;
+  switch (receive(1, err)) {
+    case BatchResult::kAgain: return RecvResult::kAgain;
+    case BatchResult::kError: return RecvResult::kError;
+    case BatchResult::kDatagrams: break;
   }
-  if (msg.msg_flags & MSG_TRUNC) return RecvResult::kTruncated;
-  *datagram = std::string_view(buf_.data(), static_cast<size_t>(r.value));
+  if (truncated_[0]) return RecvResult::kTruncated;
+  *datagram = this->datagram(0);
   return RecvResult::kDatagram;
 }
 
-std::string InChannel::describeError(int err) { return std::string("recvmsg() failed: ") + std::strerror(err); }
+InChannel::BatchResult InChannel::receive(size_t max, int* err) {
+  max = std::clamp<size_t>(max, 1, kMaxBatch);
+  iovec iov[kMaxBatch];
+  mmsghdr msgs[kMaxBatch];
+  std::memset(msgs, 0, sizeof(msgs));
+  for (size_t i = 0; i < max; ++i) {
+    iov[i] = {bufs_[i].data(), bufs_[i].size()};
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  count_ = 0;
+  auto r = RetryEintr([&] { return ::recvmmsg(fd_, msgs, static_cast<unsigned>(max), MSG_DONTWAIT, nullptr); });
+  if (!r.ok()) {
+    *err = r.error;
+    drained_ = IsAgain(r.error);
+    return drained_ ? BatchResult::kAgain : BatchResult::kError;
+  }
+  count_ = static_cast<size_t>(r.value);
+  for (size_t i = 0; i < count_; ++i) {
+    lens_[i] = msgs[i].msg_len;
+    truncated_[i] = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+  }
+  drained_ = count_ < max;
+  return count_ == 0 ? BatchResult::kAgain : BatchResult::kDatagrams;
+}
+
+std::string InChannel::describeError(int err) { return std::string("recvmmsg() failed: ") + std::strerror(err); }
 
 Reassembler::Status Reassembler::feed(uint64_t key, const RecordHeader& h, std::string_view chunk,
                                       std::string_view* message, RecordHeader* discarded, bool* was_discarded) {

@@ -46,7 +46,9 @@ class OutChannel : NonCopyable {
   int fd() const { return fd_; }
 
  private:
+  static constexpr size_t kMaxSendBatch = 8;  // datagrams per sendmmsg
   void seal();
+  void popFront();  // the front datagram is done with (sent, or dropped)
 
   int fd_;
   std::string open_;  // the datagram being filled
@@ -60,27 +62,39 @@ class OutChannel : NonCopyable {
 
 class InChannel : NonCopyable {
  public:
-  explicit InChannel(int fd) : fd_(fd), buf_(kMaxDatagram + 64) {}
+  // Datagrams taken by one receive() (recvmmsg): a pass over a busy socketpair
+  // costs one syscall per batch, and a short batch tells that the queue is
+  // empty, with no EAGAIN probe read.
+  static constexpr size_t kMaxBatch = 8;
+
+  explicit InChannel(int fd);
 
   enum class RecvResult { kDatagram, kAgain, kTruncated, kError };
   // Receives one datagram without blocking; view valid until the next call.
   RecvResult recv(std::string_view* datagram, int* err);
 
-  enum class ReadResult { kRecords, kAgain, kBad, kError };
-  // Receives one datagram and calls fn(header, payload) for each valid record
-  // in it, in order. kBad: a truncated datagram or an invalid record (those
-  // before it were delivered; the rest cannot be located); kError: recv
-  // failed. *why says what, for the caller's log line and counter.
+  enum class BatchResult { kDatagrams, kAgain, kError };
+  // Receives up to `max` (1..kMaxBatch) waiting datagrams in one call. The
+  // views (datagram(i)) stay valid until the next receive. kError: *err.
+  BatchResult receive(size_t max, int* err);
+  size_t count() const { return count_; }
+  std::string_view datagram(size_t i) const { return {bufs_[i].data(), lens_[i]}; }
+  bool truncated(size_t i) const { return truncated_[i]; }
+  // The last receive() got fewer than it asked for: the socket was empty.
+  bool drained() const { return drained_; }
+
+  enum class ReadResult { kRecords, kBad };
+  // Calls fn(header, payload) for each valid record of datagram i, in order.
+  // kBad: a truncated datagram or an invalid record (those before it were
+  // delivered; the rest cannot be located); *why says what, for the caller's
+  // log line and counter.
   template <typename Fn>
-  ReadResult readRecords(const Limits& limits, Fn&& fn, std::string* why) {
-    std::string_view dgram;
-    int err = 0;
-    switch (recv(&dgram, &err)) {
-      case RecvResult::kAgain: return ReadResult::kAgain;
-      case RecvResult::kTruncated: *why = "truncated datagram"; return ReadResult::kBad;
-      case RecvResult::kError: *why = describeError(err); return ReadResult::kError;
-      case RecvResult::kDatagram: break;
+  ReadResult records(size_t i, const Limits& limits, Fn&& fn, std::string* why) const {
+    if (truncated_[i]) {
+      *why = "truncated datagram";
+      return ReadResult::kBad;
     }
+    const std::string_view dgram = datagram(i);
     RecordReader reader(dgram.data(), dgram.size(), limits);
     RecordHeader h;
     std::string_view payload;
@@ -89,13 +103,16 @@ class InChannel : NonCopyable {
     *why = std::string("invalid record (") + ParseErrorName(reader.error()) + "); rest of datagram dropped";
     return ReadResult::kBad;
   }
+  static std::string describeError(int err);
   int fd() const { return fd_; }
 
  private:
-  static std::string describeError(int err);
-
   int fd_;
-  std::vector<char> buf_;
+  std::vector<std::vector<char>> bufs_;  // kMaxBatch buffers of kMaxDatagram + 64 (a longer one is truncated)
+  size_t lens_[kMaxBatch] = {};
+  bool truncated_[kMaxBatch] = {};
+  size_t count_ = 0;
+  bool drained_ = false;
 };
 
 // Puts chunked messages back together. Keys identify a sender+connection.

@@ -33,7 +33,7 @@ using ipc::RecordType;
 inline constexpr size_t kReadChunk = 8192;  // seed 003: each readable event reads up to 8 KiB
 inline constexpr int kReadsPerEvent = 8;    // fairness: at most 64 KiB per connection per pass
 inline constexpr int kAcceptsPerEvent = 64;
-inline constexpr int kRepliesPerEvent = 256;
+inline constexpr int kReplyBatchesPerEvent = 32;  // of up to InChannel::kMaxBatch datagrams
 // A worker's queue in this listener above this stops reading the connections
 // that feed it; below the low mark they resume.
 inline constexpr size_t kChannelHighWater = 8u << 20;

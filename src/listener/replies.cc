@@ -14,26 +14,33 @@ namespace solar {
 // ---- replies from workers ----
 
 void Listener::onReplies() {
-  for (int i = 0; i < kRepliesPerEvent; ++i) {
-    std::string why;
-    auto r = from_workers_.readRecords(
-        limits_,
-        [&](const RecordHeader& h, std::string_view payload) {
-          switch (static_cast<RecordType>(h.type)) {
-            case RecordType::kReply: handleReply(h, payload); break;
-            case RecordType::kWorkerLost: handleWorkerLost(h, payload); break;
-            case RecordType::kWorkerState: handleWorkerState(h); break;
-            default:
-              Add(ctx_.slot, kBadRecords);
-              LOG_EVERY_T(ERROR, 5) << "listener " << id_ << ": unexpected record type " << int{h.type};
-          }
-        },
-        &why);
-    if (r == ipc::InChannel::ReadResult::kAgain) break;
-    if (r == ipc::InChannel::ReadResult::kRecords) continue;
-    Add(ctx_.slot, kBadRecords);
-    LOG_EVERY_T(ERROR, 5) << "listener " << id_ << ": from the workers' socketpair: " << why;
-    if (r == ipc::InChannel::ReadResult::kError) break;
+  auto on_record = [this](const RecordHeader& h, std::string_view payload) {
+    switch (static_cast<RecordType>(h.type)) {
+      case RecordType::kReply: handleReply(h, payload); break;
+      case RecordType::kWorkerLost: handleWorkerLost(h, payload); break;
+      case RecordType::kWorkerState: handleWorkerState(h); break;
+      default:
+        Add(ctx_.slot, kBadRecords);
+        LOG_EVERY_T(ERROR, 5) << "listener " << id_ << ": unexpected record type " << int{h.type};
+    }
+  };
+  for (int i = 0; i < kReplyBatchesPerEvent; ++i) {
+    int err = 0;
+    const auto r = from_workers_.receive(ipc::InChannel::kMaxBatch, &err);
+    if (r == ipc::InChannel::BatchResult::kAgain) break;
+    if (r == ipc::InChannel::BatchResult::kError) {
+      Add(ctx_.slot, kBadRecords);
+      LOG_EVERY_T(ERROR, 5) << "listener " << id_ << ": from the workers' socketpair: "
+                            << ipc::InChannel::describeError(err);
+      break;
+    }
+    for (size_t d = 0; d < from_workers_.count(); ++d) {
+      std::string why;
+      if (from_workers_.records(d, limits_, on_record, &why) == ipc::InChannel::ReadResult::kRecords) continue;
+      Add(ctx_.slot, kBadRecords);
+      LOG_EVERY_T(ERROR, 5) << "listener " << id_ << ": from the workers' socketpair: " << why;
+    }
+    if (from_workers_.drained()) break;  // a short batch: nothing more is waiting
   }
 }
 

@@ -277,6 +277,47 @@ TEST(InChannel, DatagramLargerThanTheBufferIsReportedTruncated) {
   EXPECT_EQ(dgram, "ok");
 }
 
+TEST(InChannel, BatchTakesWhatIsWaitingAndAShortBatchSaysTheSocketIsEmpty) {
+  Pair pair;
+  InChannel in(pair.in.get());
+  for (int i = 0; i < 11; ++i) {
+    const std::string d = "d" + std::to_string(i);
+    ASSERT_EQ(send(pair.out.get(), d.data(), d.size(), 0), static_cast<ssize_t>(d.size()));
+  }
+  int err = 0;
+  ASSERT_EQ(in.receive(InChannel::kMaxBatch, &err), InChannel::BatchResult::kDatagrams);
+  ASSERT_EQ(in.count(), InChannel::kMaxBatch);
+  EXPECT_FALSE(in.drained());  // a full batch: more may wait
+  for (size_t i = 0; i < in.count(); ++i) EXPECT_EQ(in.datagram(i), "d" + std::to_string(i));
+  ASSERT_EQ(in.receive(InChannel::kMaxBatch, &err), InChannel::BatchResult::kDatagrams);
+  ASSERT_EQ(in.count(), 11 - InChannel::kMaxBatch);
+  EXPECT_TRUE(in.drained());  // fewer than asked: nothing left, no probe read needed
+  EXPECT_EQ(in.datagram(0), "d" + std::to_string(InChannel::kMaxBatch));
+  EXPECT_EQ(in.receive(InChannel::kMaxBatch, &err), InChannel::BatchResult::kAgain);
+}
+
+TEST(InChannel, ATruncatedDatagramInABatchIsFlaggedAndTheOthersAreIntact) {
+  Pair pair;
+  InChannel in(pair.in.get());
+  std::string big(kMaxDatagram + 1024, 'x');
+  ASSERT_EQ(send(pair.out.get(), "a", 1, 0), 1);
+  ASSERT_EQ(send(pair.out.get(), big.data(), big.size(), 0), static_cast<ssize_t>(big.size()));
+  ASSERT_EQ(send(pair.out.get(), "c", 1, 0), 1);
+  int err = 0;
+  ASSERT_EQ(in.receive(InChannel::kMaxBatch, &err), InChannel::BatchResult::kDatagrams);
+  ASSERT_EQ(in.count(), 3u);
+  EXPECT_FALSE(in.truncated(0));
+  EXPECT_TRUE(in.truncated(1));
+  EXPECT_FALSE(in.truncated(2));
+  EXPECT_EQ(in.datagram(2), "c");
+  std::string why;
+  int records = 0;
+  EXPECT_EQ(in.records(1, Limits{}, [&](const RecordHeader&, std::string_view) { ++records; }, &why),
+            InChannel::ReadResult::kBad);
+  EXPECT_EQ(why, "truncated datagram");
+  EXPECT_EQ(records, 0);
+}
+
 RecordHeader Chunk(uint64_t seq, uint32_t offset, uint32_t len, uint32_t total) {
   RecordHeader h = DataHeader(1, seq);
   h.offset = offset;
