@@ -126,23 +126,20 @@ void Listener::waitForChannel(Connection* c) {
 // PER_REQUEST: the least busy worker, counting every listener's requests.
 // Outstanding counts alone would send a request behind a slow one: a worker
 // running one 200 ms query has 1 outstanding while workers that answer fast
-// requests may have 3 queued. So a worker whose current request has run for
-// kSlowRequestMs or more counts as busier than any worker that is not stuck;
-// among stuck workers the counts decide. (Times vary per workload; the
-// threshold only has to separate "finishing" from "held up".)
+// requests may have 3 queued. So a worker with requests of ours that has
+// answered none of them for kSlowRequestMs counts as busier than any worker
+// that is making progress; among stuck workers the counts decide. The
+// listener judges from its own replies (no cross-process reads on the hot
+// path: a worker's slot line would bounce between the cores on every
+// request); the threshold only has to separate "finishing" from "held up".
 size_t Listener::pickWorker() {
   const size_t active = ctx_.header->active_workers.load(std::memory_order_relaxed);
   int64_t now = 0;  // read once, and only when no worker is idle
   return dispatcher_.pickLeastBusy(active, [this, &now](size_t w) {
-    uint64_t load = requestsOn(w);
-    if (load == 0 || ctx_.board == nullptr) return load;
+    const uint64_t load = requestsOn(w);
+    if (load == 0 || requests_[w] == 0) return load;
     if (now == 0) now = NowMonotonicMs();
-    const size_t first = config_.listeners() + 2 * w;  // the worker's two slots (reload hand-over)
-    for (size_t s = first; s < first + 2; ++s) {
-      const int64_t start = ctx_.board->slot(s).request_start_ms.load(std::memory_order_relaxed);
-      if (start != 0 && now - start >= kSlowRequestMs) return load + kStuckPenalty;
-    }
-    return load;
+    return now - progress_ms_[w] >= kSlowRequestMs ? load + kStuckPenalty : load;
   });
 }
 
@@ -159,6 +156,7 @@ uint64_t Listener::requestsOn(size_t w) const {
 
 void Listener::countRequest(size_t w, int delta) {
   if (delta < 0 && requests_[w] == 0) return;
+  if (delta > 0 && requests_[w] == 0) progress_ms_[w] = NowMonotonicMs();  // busy from now on
   requests_[w] += delta;
   ctx_.slot->requests_per_worker[w].store(requests_[w], std::memory_order_relaxed);
 }

@@ -27,6 +27,7 @@ Listener::Listener(const ChildContext& ctx)
       per_request_(config_.dispatch() == PER_REQUEST),
       max_in_flight_(std::max<size_t>(1, config_.max_in_flight_per_connection())),
       requests_(ctx.out_fds.size(), 0),
+      progress_ms_(ctx.out_fds.size(), 0),
       // Generations start from the slot's spawn count, so a reply addressed to
       // a connection of an earlier incarnation of this listener never matches.
       next_gen_(ctx.epoch << 24),

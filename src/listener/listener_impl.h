@@ -41,8 +41,8 @@ inline constexpr size_t kChannelLowWater = 1u << 20;
 inline constexpr int kTickMs = 100;
 // PER_REQUEST: input held back behind in-flight requests above this pauses reading.
 inline constexpr size_t kHeldBackBytes = 1u << 20;
-// PER_REQUEST: a worker whose current request has run this long is "stuck"
-// for the pick (pickWorker), which adds kStuckPenalty to its outstanding count.
+// PER_REQUEST: a worker with requests of ours that has answered none for this
+// long is "stuck" for the pick (pickWorker): kStuckPenalty is added to its count.
 inline constexpr int64_t kSlowRequestMs = 2;
 inline constexpr uint64_t kStuckPenalty = uint64_t{1} << 32;
 inline constexpr int kDrainReads = 512;  // stop: what a client sent before the stop (up to 4 MiB) is still read
@@ -123,6 +123,8 @@ class Listener : NonCopyable {
   const bool per_request_;     // dispatch PER_REQUEST
   const size_t max_in_flight_;  // PER_REQUEST: per connection
   std::vector<uint32_t> requests_;  // PER_REQUEST: ours outstanding per worker (mirrored in the scoreboard)
+  std::vector<int64_t> progress_ms_;  // PER_REQUEST: per worker, its last reply to us or when it became busy
+  int64_t replies_now_ms_ = 0;        // PER_REQUEST: the clock at the start of this pass over replies
 
   std::vector<std::unique_ptr<Connection>> conns_;  // index = connection slot
   std::vector<uint32_t> free_slots_;

@@ -24,6 +24,7 @@ void Listener::onReplies() {
         LOG_EVERY_T(ERROR, 5) << "listener " << id_ << ": unexpected record type " << int{h.type};
     }
   };
+  if (per_request_) replies_now_ms_ = NowMonotonicMs();
   for (int i = 0; i < kReplyBatchesPerEvent; ++i) {
     int err = 0;
     const auto r = from_workers_.receive(ipc::InChannel::kMaxBatch, &err);
@@ -119,6 +120,7 @@ void Listener::completeInFlight(Connection* c, const RecordHeader& h, std::strin
     return;
   }
   countRequest(q[i].worker, -1);
+  progress_ms_[q[i].worker] = replies_now_ms_;  // it answers: not stuck
   q[i].done = true;
   q[i].flags = h.flags;
   if (i > 0) {
