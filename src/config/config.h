@@ -22,6 +22,12 @@ bool ParseConfig(const std::string& text, const std::string& name, Config* out, 
 // Reads `path` and calls ParseConfig. An empty path loads the defaults alone.
 bool LoadConfig(const std::string& path, Config* out, std::string* error);
 
+// `listeners` and `workers` left out (as in the embedded defaults) fit the
+// machine: counts derived from the CPUs this process may run on.
+uint32_t UsableCpus();
+uint32_t AutoListeners(uint32_t cpus);
+uint32_t AutoWorkers(uint32_t cpus);
+
 // Makes pid_file, log_dir, worker.module and state_dir (resolved to its
 // default when empty) absolute against the working directory, so that later chdir()s, HUP re-reads and dlopen()'s library
 // search path all see the same files as the start did.

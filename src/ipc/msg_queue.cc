@@ -12,23 +12,32 @@
 namespace solar::ipc {
 
 void EncodeUdpMessage(const ClientAddress& from, std::string_view payload, std::string* out) {
+  out->clear();
+  AppendUdpMessage(from, payload, out);
+}
+
+void AppendUdpMessage(const ClientAddress& from, std::string_view payload, std::string* out) {
   UdpMessageHeader h{};
   h.magic = kUdpMagic;
   h.payload_len = static_cast<uint32_t>(payload.size());
   PackAddress(from, &h.addr_family, &h.port, h.addr);
-  out->clear();
   out->append(reinterpret_cast<const char*>(&h), sizeof(h));
   out->append(payload);
 }
 
-bool DecodeUdpMessage(std::string_view mtext, ClientAddress* from, std::string_view* payload) {
-  if (mtext.size() < sizeof(UdpMessageHeader)) return false;
+bool NextUdpMessage(std::string_view* rest, ClientAddress* from, std::string_view* payload) {
+  if (rest->size() < sizeof(UdpMessageHeader)) return false;
   UdpMessageHeader h;
-  std::memcpy(&h, mtext.data(), sizeof(h));
-  if (h.magic != kUdpMagic || h.payload_len != mtext.size() - sizeof(h)) return false;
+  std::memcpy(&h, rest->data(), sizeof(h));
+  if (h.magic != kUdpMagic || h.payload_len > rest->size() - sizeof(h)) return false;
   if (!UnpackAddress(h.addr_family, h.port, h.addr, from)) return false;  // a reply needs somewhere to go
-  *payload = mtext.substr(sizeof(h));
+  *payload = rest->substr(sizeof(h), h.payload_len);
+  rest->remove_prefix(sizeof(h) + h.payload_len);
   return true;
+}
+
+bool DecodeUdpMessage(std::string_view mtext, ClientAddress* from, std::string_view* payload) {
+  return NextUdpMessage(&mtext, from, payload) && mtext.empty();
 }
 
 key_t DeriveQueueKey(const std::string& path) {

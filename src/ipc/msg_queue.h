@@ -1,7 +1,11 @@
 // The SysV message queue between the UDP listener and the UDP workers
 // (seed 003 §2; DESIGN.md "UDP path"), and the message that crosses it.
 //
-//   mtext: | UdpMessageHeader (32 bytes) | datagram payload |
+//   mtext: | UdpMessageHeader (32 bytes) | datagram payload | (one or more)
+//
+// The listener packs the datagrams of one receive into a few messages (one
+// msgsnd and one msgrcv for several datagrams); each entry carries its own
+// sender, so a message is a batch of independent requests.
 //
 // Sends never block (IPC_NOWAIT): a full queue drops the datagram, as UDP
 // allows, and the caller counts it. Receives retry EINTR unless told to stop.
@@ -34,8 +38,14 @@ static_assert(sizeof(UdpMessageHeader) == 32, "part of the queue's message forma
 
 // Builds mtext for one datagram into `out` (cleared first).
 void EncodeUdpMessage(const ClientAddress& from, std::string_view payload, std::string* out);
-// Validates and splits mtext. False for a short, foreign or inconsistent message.
+// Appends one more datagram's entry to a message being built.
+void AppendUdpMessage(const ClientAddress& from, std::string_view payload, std::string* out);
+// Validates and splits mtext that holds exactly one entry. False for a short,
+// foreign or inconsistent message.
 bool DecodeUdpMessage(std::string_view mtext, ClientAddress* from, std::string_view* payload);
+// Takes the first entry off *rest (a message of one or more entries). False
+// for a short, foreign or inconsistent entry: the rest cannot be located.
+bool NextUdpMessage(std::string_view* rest, ClientAddress* from, std::string_view* payload);
 
 // Derives a queue key from a path (FNV-1a), never IPC_PRIVATE.
 key_t DeriveQueueKey(const std::string& path);

@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstring>
 #include <memory>
@@ -20,6 +21,7 @@ namespace {
 
 constexpr unsigned kBatch = 64;        // datagrams per recvmmsg
 constexpr int kBatchesPerEvent = 8;
+constexpr size_t kMaxEntriesPerMessage = 16;  // datagrams packed into one queue message
 
 class UdpListener : NonCopyable {
  public:
@@ -74,44 +76,70 @@ class UdpListener : NonCopyable {
         }
         return;
       }
-      for (int i = 0; i < n; ++i) enqueue(msgs_[i], addrs_[i]);
+      enqueueBatch(static_cast<size_t>(n));
       if (static_cast<unsigned>(n) < kBatch) return;
     }
   }
 
-  void enqueue(const mmsghdr& m, const sockaddr_storage& from) {
+  // Packs the n datagrams just received into as few queue messages as the
+  // limits allow, but into at least one per UDP worker when there are enough
+  // (a batch must not leave the other workers idle): one msgsnd for several
+  // datagrams, and one msgrcv on the other side.
+  void enqueueBatch(size_t n) {
     ProcessSlot* slot = ctx_.slot;
-    Add(slot, kUdpReceived);
-    const size_t len = m.msg_len;
-    if (len > max_ || (m.msg_hdr.msg_flags & MSG_TRUNC) ||
-        len + sizeof(ipc::UdpMessageHeader) > ctx_.queue_msgmax) {
-      Add(slot, kTooBig);
-      LOG_EVERY_T(WARNING, 5) << "udp listener: dropped a datagram of " << len << "+ bytes (limit "
-                              << std::min<size_t>(max_, ctx_.queue_msgmax - sizeof(ipc::UdpMessageHeader))
-                              << "; raise kernel.msgmax or udp.max_datagram_bytes)";
-      return;
+    Add(slot, kUdpReceived, n);
+    const size_t workers = std::max<uint32_t>(1, ctx_.config->udp().workers());
+    const size_t per_message = std::clamp<size_t>((n + workers - 1) / workers, 1, kMaxEntriesPerMessage);
+    mtext_.clear();
+    size_t entries = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const mmsghdr& m = msgs_[i];
+      const size_t len = m.msg_len;
+      const size_t entry = len + sizeof(ipc::UdpMessageHeader);
+      if (len > max_ || (m.msg_hdr.msg_flags & MSG_TRUNC) || entry > ctx_.queue_msgmax) {
+        Add(slot, kTooBig);
+        LOG_EVERY_T(WARNING, 5) << "udp listener: dropped a datagram of " << len << "+ bytes (limit "
+                                << std::min<size_t>(max_, ctx_.queue_msgmax - sizeof(ipc::UdpMessageHeader))
+                                << "; raise kernel.msgmax or udp.max_datagram_bytes)";
+        continue;
+      }
+      if (entries > 0 && (entries == per_message || mtext_.size() + entry > ctx_.queue_msgmax)) {
+        send(entries);
+        mtext_.clear();
+        entries = 0;
+      }
+      ClientAddress peer;
+      std::memcpy(&peer.storage, &addrs_[i], sizeof(addrs_[i]));
+      ipc::AppendUdpMessage(peer, std::string_view(static_cast<const char*>(m.msg_hdr.msg_iov->iov_base), len),
+                            &mtext_);
+      ++entries;
     }
-    ClientAddress peer;
-    std::memcpy(&peer.storage, &from, sizeof(from));
-    ipc::EncodeUdpMessage(peer, std::string_view(static_cast<const char*>(m.msg_hdr.msg_iov->iov_base), len), &mtext_);
+    if (entries > 0) send(entries);
+  }
+
+  // Sends mtext_, which holds `entries` datagrams: all are queued or all are
+  // dropped, and counted so.
+  void send(size_t entries) {
+    ProcessSlot* slot = ctx_.slot;
     int err = 0;
     switch (queue_.send(mtext_, &err)) {
       case ipc::MsgQueue::SendResult::kSent:
-        Add(slot, kUdpQueued);
+        Add(slot, kUdpQueued, entries);
         return;
       case ipc::MsgQueue::SendResult::kFull: {
-        Add(slot, kQueueFull);
+        Add(slot, kQueueFull, entries);
         LOG_EVERY_T(WARNING, 5) << "udp listener: queue full (udp.queue_bytes " << ctx_.config->udp().queue_bytes()
                                 << "); dropping datagrams until the workers catch up";
         return;
       }
       case ipc::MsgQueue::SendResult::kTooBig: {
-        Add(slot, kTooBig);
-        LOG_EVERY_T(WARNING, 5) << "udp listener: datagram of " << len << " bytes is over kernel.msgmax; dropped";
+        Add(slot, kTooBig, entries);
+        LOG_EVERY_T(WARNING, 5) << "udp listener: a message of " << mtext_.size()
+                                << " bytes is over kernel.msgmax; dropped";
         return;
       }
       case ipc::MsgQueue::SendResult::kError: {
-        Add(slot, kQueueFull);
+        Add(slot, kQueueFull, entries);
         LOG_EVERY_T(ERROR, 5) << "udp listener: msgsnd() failed: " << std::strerror(err);
         return;
       }

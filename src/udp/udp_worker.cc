@@ -47,26 +47,8 @@ int RunUdpWorker(const ChildContext& ctx) {
   slot->state.store(static_cast<uint8_t>(SlotState::kIdle));
   Response resp;
   ConnectionId none;
-  for (;;) {
-    if (g_retire) break;
-    const bool draining = g_stop != 0;
-    int err = 0;
-    ssize_t n = queue.receive(buf.data(), buf.size(), draining, &err);
-    if (n < 0) {
-      if (err == EINTR) continue;
-      if (err == ENOMSG) break;                   // drained after a stop
-      if (err == EIDRM || err == EINVAL) break;  // the master removed the queue
-      LOG_EVERY_T(ERROR, 5) << "udp worker " << ctx.index << ": msgrcv() failed: " << std::strerror(err);
-      continue;
-    }
-    ClientAddress peer;
-    std::string_view payload;
-    if (!ipc::DecodeUdpMessage(std::string_view(buf.data() + sizeof(long), static_cast<size_t>(n)), &peer,
-                               &payload)) {
-      Add(slot, kBadRecords);
-      LOG_EVERY_T(ERROR, 5) << "udp worker " << ctx.index << ": invalid message on the queue; dropped";
-      continue;
-    }
+  bool recycle_asked = false;
+  auto serve = [&](const ClientAddress& peer, std::string_view payload) {
     slot->current.transport = 1;
     ipc::PackAddress(peer, &slot->current.addr_family, &slot->current.port, slot->current.addr);
     slot->request_start_ms.store(NowMonotonicMs(), std::memory_order_relaxed);
@@ -104,7 +86,38 @@ int RunUdpWorker(const ChildContext& ctx) {
     }
     slot->request_start_ms.store(0, std::memory_order_relaxed);
     slot->state.store(static_cast<uint8_t>(SlotState::kIdle), std::memory_order_relaxed);
-    if (recycle_after != 0 && ++served == recycle_after) slot->recycle.store(1);
+    ++served;
+  };
+  for (;;) {
+    if (g_retire) break;
+    const bool draining = g_stop != 0;
+    int err = 0;
+    ssize_t n = queue.receive(buf.data(), buf.size(), draining, &err);
+    if (n < 0) {
+      if (err == EINTR) continue;
+      if (err == ENOMSG) break;                   // drained after a stop
+      if (err == EIDRM || err == EINVAL) break;  // the master removed the queue
+      LOG_EVERY_T(ERROR, 5) << "udp worker " << ctx.index << ": msgrcv() failed: " << std::strerror(err);
+      continue;
+    }
+    // A message holds one or more datagrams (the listener packs a receive's
+    // worth); each is answered as soon as it is processed: a reply is never
+    // held back for the ones after it (one may be slow).
+    std::string_view rest(buf.data() + sizeof(long), static_cast<size_t>(n));
+    while (!rest.empty()) {
+      ClientAddress peer;
+      std::string_view payload;
+      if (!ipc::NextUdpMessage(&rest, &peer, &payload)) {
+        Add(slot, kBadRecords);
+        LOG_EVERY_T(ERROR, 5) << "udp worker " << ctx.index << ": invalid message on the queue; rest dropped";
+        break;
+      }
+      serve(peer, payload);
+    }
+    if (recycle_after != 0 && served >= recycle_after && !recycle_asked) {
+      recycle_asked = true;
+      slot->recycle.store(1);
+    }
   }
   slot->state.store(static_cast<uint8_t>(g_retire ? SlotState::kRetiring : SlotState::kStopping));
   try {

@@ -42,6 +42,29 @@ std::string ErrorOf(const std::string& text) {
   return error;
 }
 
+TEST(Config, ListenersAndWorkersLeftOutFitTheCpusThisProcessMayUse) {
+  Config c;
+  std::string error;
+  ASSERT_TRUE(ParseConfig("", "x.conf", &c, &error)) << error;
+  EXPECT_EQ(c.listeners(), AutoListeners(UsableCpus()));
+  EXPECT_EQ(c.workers(), AutoWorkers(UsableCpus()));
+  ASSERT_TRUE(ParseConfig("listeners: 3\nworkers: 5\n", "x.conf", &c, &error)) << error;
+  EXPECT_EQ(c.listeners(), 3u);  // given: kept
+  EXPECT_EQ(c.workers(), 5u);
+}
+
+TEST(Config, AutoCountsAreOneListenerPerThreeCpusAndOneWorkerPerCpu) {
+  EXPECT_EQ(AutoListeners(1), 1u);
+  EXPECT_EQ(AutoListeners(2), 1u);  // measured: a second listener on 2 cores gains nothing
+  EXPECT_EQ(AutoListeners(4), 1u);
+  EXPECT_EQ(AutoListeners(8), 3u);
+  EXPECT_EQ(AutoListeners(1000), 64u);
+  EXPECT_EQ(AutoWorkers(1), 2u);  // one can wait on its database while the other serves
+  EXPECT_EQ(AutoWorkers(2), 2u);
+  EXPECT_EQ(AutoWorkers(12), 12u);
+  EXPECT_EQ(AutoWorkers(1000), 64u);
+}
+
 TEST(Config, EmbeddedDefaultsParseAndValidate) {
   Config c;
   std::string error;

@@ -89,6 +89,41 @@ TEST(UdpMessage, ForeignMagicOrFamilyIsRejected) {
   EXPECT_FALSE(DecodeUdpMessage(no_family, &from, &payload)) << "a reply would have nowhere to go";
 }
 
+TEST(UdpMessage, SeveralDatagramsInOneMessageComeOutInOrderWithTheirOwnSenders) {
+  std::string mtext;
+  AppendUdpMessage(V4("10.0.0.1", 1), "first", &mtext);
+  AppendUdpMessage(V6("::1", 2), "", &mtext);
+  AppendUdpMessage(V4("10.0.0.3", 3), std::string(300, 'x'), &mtext);
+  std::string_view rest = mtext;
+  ClientAddress from;
+  std::string_view payload;
+  ASSERT_TRUE(NextUdpMessage(&rest, &from, &payload));
+  EXPECT_EQ(from.toString(), "10.0.0.1:1");
+  EXPECT_EQ(payload, "first");
+  ASSERT_TRUE(NextUdpMessage(&rest, &from, &payload));
+  EXPECT_EQ(from.toString(), "[::1]:2");
+  EXPECT_EQ(payload, "");
+  ASSERT_TRUE(NextUdpMessage(&rest, &from, &payload));
+  EXPECT_EQ(from.toString(), "10.0.0.3:3");
+  EXPECT_EQ(payload, std::string(300, 'x'));
+  EXPECT_TRUE(rest.empty());
+  // One entry and something after it is not a single message.
+  EXPECT_FALSE(DecodeUdpMessage(mtext, &from, &payload));
+}
+
+TEST(UdpMessage, AnEntryLongerThanWhatIsLeftStopsTheBatch) {
+  std::string mtext;
+  AppendUdpMessage(V4("10.0.0.1", 1), "ok", &mtext);
+  AppendUdpMessage(V4("10.0.0.2", 2), "cut short", &mtext);
+  mtext.resize(mtext.size() - 1);
+  std::string_view rest = mtext;
+  ClientAddress from;
+  std::string_view payload;
+  ASSERT_TRUE(NextUdpMessage(&rest, &from, &payload));
+  EXPECT_EQ(payload, "ok");
+  EXPECT_FALSE(NextUdpMessage(&rest, &from, &payload));
+}
+
 TEST(UdpMessage, DerivedKeyIsStableAndNeverPrivate) {
   EXPECT_EQ(DeriveQueueKey("/run/solar.pid"), DeriveQueueKey("/run/solar.pid"));
   EXPECT_NE(DeriveQueueKey("/run/solar.pid"), DeriveQueueKey("/run/solar2.pid"));
