@@ -692,5 +692,85 @@ TEST(PerRequestDispatch, HupScaleDownUnderLoadLosesNothing) {
   EXPECT_EQ(server.stop(), 0) << server.log();
 }
 
+
+// The master's /metrics counter `family` (one line, no labels); -1 if absent.
+int64_t MasterMetric(const ServerHarness& server, const std::string& family) {
+  int status = 0;
+  const std::string body = HttpGet(server.adminPort(), "/metrics", &status);
+  std::smatch m;
+  if (status != 200 || !std::regex_search(body, m, std::regex("\n" + family + " ([0-9]+)"))) return -1;
+  return std::stoll(m[1]);
+}
+
+TEST(PerRequestDispatch, RequestTimeoutClosesOnlyTheStuckRequestsConnection) {
+  ServerHarness server(PerRequest(2, 1) + kDebug + "request_timeout_ms: " + std::to_string(400 * kScale) + "\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  int stuck = ConnectTcp(server.port());
+  int other = ConnectTcp(server.port());
+  ASSERT_GE(stuck, 0);
+  ASSERT_GE(other, 0);
+  ASSERT_TRUE(WriteAll(stuck, Frame32("sleep:" + std::to_string(30000))));
+  ASSERT_EQ(WaitBusy(server, 1).size(), 1u);
+  // Served meanwhile by the other worker, and again after the kill.
+  EXPECT_EQ(Call(other, "before"), "before");
+  std::string got;
+  EXPECT_TRUE(ReadUntilClosed(stuck, 10000, &got)) << "the stuck request's connection must be closed";
+  EXPECT_EQ(got, "");
+  EXPECT_EQ(Call(other, "after"), "after");
+  EXPECT_GE(MasterMetric(server, "solar_request_timeouts_total"), 1);
+  close(stuck);
+  close(other);
+  EXPECT_EQ(server.stop(), 0);
+}
+
+TEST(PerRequestDispatch, MaxRequestsRecyclingUnderPipelinedLoadLosesNothing) {
+  ServerHarness server(PerRequest(2, 4) + "worker { name: \"builtin:echo\" }\nmax_requests: 50\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  int fd = ConnectTcp(server.port());
+  ASSERT_GE(fd, 0);
+  constexpr int kRequests = 600;  // each worker is replaced several times
+  std::string batch;
+  for (int i = 0; i < kRequests; ++i) batch += Frame32("r" + std::to_string(i));
+  ASSERT_TRUE(WriteAll(fd, batch));
+  for (int i = 0; i < kRequests; ++i) {
+    std::string reply;
+    ASSERT_TRUE(ReadFrame32(fd, &reply)) << "reply " << i;
+    ASSERT_EQ(reply, "r" + std::to_string(i));
+  }
+  for (int i = 0; i < 100 && MasterMetric(server, "solar_recycles_total") < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_GE(MasterMetric(server, "solar_recycles_total"), 2);
+  EXPECT_EQ(Call(fd, "still served"), "still served");
+  close(fd);
+  EXPECT_EQ(server.stop(), 0);
+}
+
+TEST(PerRequestDispatch, AReplyForAConnectionThatClosedMeanwhileIsDroppedAndCounted) {
+  ServerHarness server(PerRequest(2, 1) + kDebug);
+  ASSERT_TRUE(server.start()) << server.log();
+  const uint64_t before = ListenerCounter(server, "stale_replies");
+  int gone = ConnectTcp(server.port());
+  ASSERT_GE(gone, 0);
+  ASSERT_TRUE(WriteAll(gone, Frame32("sleep:" + std::to_string(300 * kScale))));
+  ASSERT_EQ(WaitBusy(server, 1).size(), 1u);
+  // Reset, not a FIN (a FIN may be a half-close that still wants its reply):
+  // the listener closes the connection at once, before the reply comes.
+  linger hard{1, 0};
+  ASSERT_EQ(setsockopt(gone, SOL_SOCKET, SO_LINGER, &hard, sizeof(hard)), 0);
+  close(gone);
+  ASSERT_TRUE(WaitWorkersIdle(server, 2));
+  uint64_t stale = ListenerCounter(server, "stale_replies");
+  for (int i = 0; i < 100 && stale == before; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    stale = ListenerCounter(server, "stale_replies");
+  }
+  EXPECT_EQ(stale, before + 1);
+  int fd = ConnectTcp(server.port());
+  EXPECT_EQ(Call(fd, "next"), "next");  // its worker serves on
+  close(fd);
+  EXPECT_EQ(server.stop(), 0);
+}
+
 }  // namespace
 }  // namespace solar::testing
