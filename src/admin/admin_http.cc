@@ -33,6 +33,7 @@ const char* CounterHelp(int c) {
     case kOversized: return "Connections closed for a frame over max_frame_bytes.";
     case kIdleClosed: return "Connections closed by idle_timeout_ms.";
     case kReadTimeouts: return "Connections closed by request_read_timeout_ms (a partial request held too long).";
+    case kSendTimeouts: return "Connections closed by send_timeout_ms (the client stopped taking its replies).";
     case kStaleReplies: return "Replies dropped because their connection was gone or closing.";
     case kLostClosed: return "Connections closed because their worker died holding their request.";
     case kUnavailableClosed: return "Connections closed because their worker could not start.";

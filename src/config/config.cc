@@ -208,6 +208,8 @@ bool Validate(const Config& c, const Locator& at, std::string* error) {
     return fail("respawn_backoff_max_ms", "respawn_backoff_max_ms must be >= 100");
   if (c.request_read_timeout_ms() != 0 && c.request_read_timeout_ms() < 100)
     return fail("request_read_timeout_ms", "request_read_timeout_ms must be 0 (never) or >= 100");
+  if (c.send_timeout_ms() != 0 && c.send_timeout_ms() < 100)
+    return fail("send_timeout_ms", "send_timeout_ms must be 0 (never) or >= 100");
   if (c.output_high_water_bytes() < 65536)
     return fail("output_high_water_bytes", "output_high_water_bytes must be >= 65536");
   if (c.has_udp()) {

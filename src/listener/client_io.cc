@@ -177,10 +177,12 @@ void Listener::onClientWrite(Connection* c) {
 // Writes what it can. Returns false if the connection was closed.
 bool Listener::writeOut(Connection* c) {
   Buffer& out = c->output();
+  bool progress = false;
   while (out.readable() > 0) {
     ssize_t n = ::send(c->fd(), out.peek(), out.readable(), MSG_NOSIGNAL);
     if (n > 0) {
       out.retrieve(static_cast<size_t>(n));
+      progress = true;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -190,6 +192,8 @@ bool Listener::writeOut(Connection* c) {
   }
   out.shrinkIfEmpty(1u << 20);
   if (out.readable() > 0) {
+    // send_timeout_ms runs from the last byte the client took (onTick).
+    if (progress || c->write_blocked_ms == 0) c->write_blocked_ms = NowMonotonicMs();
     if (!c->write_armed) {
       event_add(c->write_ev.get(), nullptr);
       c->write_armed = true;
@@ -197,6 +201,7 @@ bool Listener::writeOut(Connection* c) {
     // A client that does not read its replies stops being read (backpressure).
     if (out.readable() > config_.output_high_water_bytes()) pauseRead(c);
   } else {
+    c->write_blocked_ms = 0;
     if (c->write_armed) {
       event_del(c->write_ev.get());
       c->write_armed = false;

@@ -63,6 +63,7 @@ class Connection : NonCopyable {
   bool dirty = false;          // has output to write at the end of this loop pass
   int64_t last_active_ms = 0;  // NowMonotonicMs()
   int64_t partial_since_ms = 0;  // when the incomplete request in input() began; 0: none
+  int64_t write_blocked_ms = 0;  // replies wait and the client took no byte since then; 0: none wait
   EventPtr read_ev;
   EventPtr write_ev;
 

@@ -53,10 +53,12 @@ bool Listener::init() {
     LOG(ERROR) << "listener " << id_ << ": cannot set up its events";
     return false;
   }
-  event_add(accept_ev_.get(), nullptr);
-  event_add(replies_ev_.get(), nullptr);
   timeval tick{0, kTickMs * 1000};
-  event_add(tick_ev_.get(), &tick);
+  if (event_add(accept_ev_.get(), nullptr) != 0 || event_add(replies_ev_.get(), nullptr) != 0 ||
+      event_add(tick_ev_.get(), &tick) != 0) {
+    LOG(ERROR) << "listener " << id_ << ": event_add failed";
+    return false;
+  }
 
   workers_.resize(ctx_.out_fds.size());
   worker_down_.assign(ctx_.out_fds.size(), false);
@@ -116,7 +118,9 @@ void Listener::acceptOne(UniqueFd fd, const sockaddr_storage& ss) {
     return;  // fd closes here
   }
   int one = 1;
-  setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0) {  // replies would wait for Nagle
+    PLOG_EVERY_N(WARNING, 1000) << "listener " << id_ << ": setsockopt(TCP_NODELAY) failed";
+  }
   uint32_t slot;
   if (!free_slots_.empty()) {
     slot = free_slots_.back();
@@ -153,11 +157,20 @@ void Listener::onTick() {
   const int64_t now = NowMonotonicMs();
   const int64_t idle_timeout_ms = ctx_.header->idle_timeout_ms.load(std::memory_order_relaxed);
   const int64_t read_timeout_ms = ctx_.header->request_read_timeout_ms.load(std::memory_order_relaxed);
-  if ((idle_timeout_ms > 0 || read_timeout_ms > 0) && ticks_ % 10 == 0 && !stopping_) {
-    size_t read_timeouts = 0;
+  const int64_t send_timeout_ms = ctx_.header->send_timeout_ms.load(std::memory_order_relaxed);
+  if ((idle_timeout_ms > 0 || read_timeout_ms > 0 || send_timeout_ms > 0) && ticks_ % 10 == 0 && !stopping_) {
+    size_t read_timeouts = 0, send_timeouts = 0;
     for (auto& p : conns_) {
       Connection* c = p.get();
       if (c == nullptr) continue;
+      // A client that stopped taking its replies: its connection and up to
+      // output_high_water_bytes would be held for as long as it stays away.
+      if (send_timeout_ms > 0 && c->write_blocked_ms != 0 && now - c->write_blocked_ms >= send_timeout_ms) {
+        Add(ctx_.slot, kSendTimeouts);
+        ++send_timeouts;
+        closeConnection(c);
+        continue;
+      }
       // Slowloris: bytes that trickle in keep the idle timer fresh, so an
       // incomplete request has a deadline of its own (nginx's
       // client_header_timeout). Not while we paused the reading ourselves.
@@ -173,6 +186,11 @@ void Listener::onTick() {
         Add(ctx_.slot, kIdleClosed);
         closeConnection(c);
       }
+    }
+    if (send_timeouts > 0) {
+      LOG_EVERY_T(WARNING, 10) << "listener " << id_ << ": closed " << send_timeouts
+                               << " connection(s) whose client took no reply byte for send_timeout_ms ("
+                               << send_timeout_ms << ")";
     }
     if (read_timeouts > 0) {
       LOG_EVERY_T(WARNING, 10) << "listener " << id_ << ": closed " << read_timeouts

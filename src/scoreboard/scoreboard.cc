@@ -50,7 +50,7 @@ const char* CounterName(int c) {
   static const char* const kNames[kCounterCount] = {
       "requests",     "bytes_in",    "bytes_out",     "errors",        "bad_records",
       "orphan_chunks", "accepted",   "rejected",      "connections",   "oversized",
-      "idle_closed",  "read_timeouts", "stale_replies", "lost_closed", "unavailable_closed", "queued_to_worker_bytes", "udp_received",
+      "idle_closed",  "read_timeouts", "send_timeouts", "stale_replies", "lost_closed", "unavailable_closed", "queued_to_worker_bytes", "udp_received",
       "udp_queued",   "queue_full",  "too_big",       "udp_send_errors"};
   return c >= 0 && c < kCounterCount ? kNames[c] : "unknown";
 }

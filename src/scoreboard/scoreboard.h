@@ -47,6 +47,7 @@ enum Counter : int {
   kOversized,      // frames over max_frame_bytes: connection closed
   kIdleClosed,     // closed by idle_timeout
   kReadTimeouts,   // closed by request_read_timeout_ms: part of a request held too long
+  kSendTimeouts,   // closed by send_timeout_ms: the client stopped taking its replies
   kStaleReplies,   // replies for a connection that no longer exists, or behind one that closes it
   kLostClosed,     // closed because their worker died holding a request
   kUnavailableClosed,  // closed because their worker cannot start (a request nobody could take)
@@ -126,6 +127,7 @@ struct alignas(64) ScoreboardHeader {
   std::atomic<uint32_t> max_connections;  // per listener
   std::atomic<uint32_t> idle_timeout_ms;
   std::atomic<uint32_t> request_read_timeout_ms;
+  std::atomic<uint32_t> send_timeout_ms;
 };
 
 class Scoreboard : NonCopyable {

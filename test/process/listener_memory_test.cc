@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <chrono>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -110,6 +111,40 @@ TEST(ListenerMemory, ClientsThatNeverReadArePausedAtTheHighWaterMark) {
   EXPECT_LT(sent, size_t{64} << 20) << "the clients were never paused";
   ExpectServedPromptly(server.port());
   for (int fd : fds) close(fd);
+  ExpectServedPromptly(server.port());
+  EXPECT_EQ(server.stop(), 0);
+}
+
+// A client that stopped reading is paused, and after send_timeout_ms without
+// taking a byte it is closed: its fd and buffered replies are not held for as
+// long as it stays away (nginx's send_timeout).
+TEST(ListenerMemory, AClientThatStopsTakingItsRepliesIsClosedAfterSendTimeout) {
+  ServerHarness server("workers: 2\nsend_timeout_ms: 500\noutput_high_water_bytes: 1048576\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  int stalled = ConnectSmallWindow(server.port());
+  ASSERT_GE(stalled, 0);
+  const auto start = std::chrono::steady_clock::now();
+  PipelineWithoutReading({stalled}, size_t{64} << 20, 800);
+  // Now it has replies waiting and takes none: closed within the timeout plus
+  // the once-a-second check (a reset, since it never read what was sent).
+  char buf[65536];
+  bool closed = false;
+  while (!closed && std::chrono::steady_clock::now() - start < std::chrono::seconds(10)) {
+    pollfd p{stalled, POLLIN, 0};
+    poll(&p, 1, 100);
+    if (p.revents & (POLLHUP | POLLERR)) closed = true;
+    if (p.revents & POLLIN) {
+      // Draining now would be reading again: peek only to see an EOF or a reset.
+      const ssize_t k = recv(stalled, buf, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR)) closed = true;
+    }
+  }
+  EXPECT_TRUE(closed) << "the stalled client was never closed";
+  close(stalled);
+  int status = 0;
+  const std::string metrics = HttpGet(server.adminPort(), "/metrics", &status);
+  EXPECT_TRUE(std::regex_search(metrics, std::regex("solar_send_timeouts_total\\{role=\"listener\",slot=\"0\"[^}]*\\} 1\n")))
+      << metrics.substr(0, 3000);
   ExpectServedPromptly(server.port());
   EXPECT_EQ(server.stop(), 0);
 }
