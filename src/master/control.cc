@@ -116,7 +116,7 @@ void Master::stepReload(int64_t now) {
         promote(slot);
         return;
       }
-      kill(slot.pid, SIGUSR1);  // let go of the slot, finish what you hold, exit
+      SignalProcess(slot.pid, SIGUSR1);  // let go of the slot, finish what you hold, exit
       slot.retire_sent = true;
       r.phase = Reload::Phase::kRetiring;
       r.last_signal_ms = now;
@@ -124,7 +124,7 @@ void Master::stepReload(int64_t now) {
       return;
     }
     if (now >= r.deadline_ms) {
-      if (slot.standby_pid > 0) kill(slot.standby_pid, SIGKILL);
+      if (slot.standby_pid > 0) SignalProcess(slot.standby_pid, SIGKILL);
       reloadFailed("the replacement for " + std::string(RoleName(slot.role)) + " " + std::to_string(slot.index) +
                    " was not ready within reload_start_timeout_ms (" +
                    std::to_string(config_.reload_start_timeout_ms()) + ")");
@@ -133,13 +133,13 @@ void Master::stepReload(int64_t now) {
   }
   // kRetiring: promote() runs when the old process is reaped.
   if (slot.role == Role::kUdpWorker && now - r.last_signal_ms >= kUdpRetireRepeatMs && slot.pid > 0) {
-    kill(slot.pid, SIGUSR1);  // it may be blocked in msgrcv(): repeat, as for TERM
+    SignalProcess(slot.pid, SIGUSR1);  // it may be blocked in msgrcv(): repeat, as for TERM
     r.last_signal_ms = now;
   }
   if (now >= r.deadline_ms && slot.pid > 0) {
     LOG(WARNING) << RoleName(slot.role) << " " << slot.index << " (pid " << slot.pid
                  << ") did not retire within graceful_timeout_ms; killing it";
-    kill(slot.pid, SIGKILL);
+    SignalProcess(slot.pid, SIGKILL);
     r.deadline_ms = now + 1000000;
   }
 }
@@ -154,7 +154,7 @@ void Master::promote(ChildSlot& slot) {
   slot.started_ms = NowMonotonicMs();
   slot.fast_failures = 0;
   slot.retire_sent = false;
-  if (slot.role == Role::kWorker) kill(slot.pid, SIGUSR2);  // start reading the slot's socketpair
+  if (slot.role == Role::kWorker) SignalProcess(slot.pid, SIGUSR2);  // start reading the slot's socketpair
   if (!current) return;
   ++reload_.replaced;
   reload_.phase = Reload::Phase::kNone;
@@ -264,6 +264,7 @@ void Master::reconfigure() {
   board_->header().max_connections.store(config_.max_connections());
   board_->header().idle_timeout_ms.store(config_.idle_timeout_ms());
   board_->header().request_read_timeout_ms.store(config_.request_read_timeout_ms());
+  board_->header().send_timeout_ms.store(config_.send_timeout_ms());
   applyWorkerCounts();
   LOG(INFO) << "HUP: configuration re-read from " << (config_path_.empty() ? "<embedded defaults>" : config_path_);
   if (config_.worker().watch() && !inotify_fd_) setUpWatch();
@@ -332,7 +333,7 @@ void Master::heartbeat(int64_t now) {
                                       : std::string(" (udp)"))
                  << "; killing it";
       board_->header().timeouts.fetch_add(1);
-      kill(slot.pid, SIGKILL);
+      SignalProcess(slot.pid, SIGKILL);
       slot.retire_sent = true;  // once
       continue;
     }
@@ -341,7 +342,7 @@ void Master::heartbeat(int64_t now) {
     // is repeated, as it may be blocked in msgrcv().
     if (slot.removing) {
       if (slot.retire_sent) {
-        if (slot.role == Role::kUdpWorker) kill(slot.pid, SIGUSR1);
+        if (slot.role == Role::kUdpWorker) SignalProcess(slot.pid, SIGUSR1);
         continue;
       }
       uint64_t conns = 0;
@@ -353,7 +354,7 @@ void Master::heartbeat(int64_t now) {
         }
       }
       if (conns == 0) {
-        kill(slot.pid, SIGUSR1);
+        SignalProcess(slot.pid, SIGUSR1);
         slot.retire_sent = true;
       }
       continue;

@@ -67,7 +67,8 @@ UniqueFd BindStream(SocketAddress* addr, bool reuseport, int backlog, const std:
     return fd;
   }
   int one = 1;
-  setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+    PLOG(WARNING) << "setsockopt(SO_REUSEADDR) for " << what << " failed";  // only TIME_WAIT reuse is lost
   if (reuseport && setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
     PLOG(ERROR) << "setsockopt(SO_REUSEPORT) for " << what << " failed";
     return UniqueFd();
@@ -173,6 +174,7 @@ bool Master::setUp() {
   h.max_connections.store(config_.max_connections());
   h.idle_timeout_ms.store(config_.idle_timeout_ms());
   h.request_read_timeout_ms.store(config_.request_read_timeout_ms());
+  h.send_timeout_ms.store(config_.send_timeout_ms());
 
   if (!bindListeners()) return false;
   worker_pairs_.resize(Wmax);
@@ -374,10 +376,10 @@ void Master::beginStop(const char* why) {
     // respawn still happens, and a replacement whose predecessor is already
     // retiring still takes over (onExit promotes it).
     if (!isWorkerRole(slot.role)) slot.respawn_at_ms = -1;
-    if (slot.standby_pid > 0 && !slot.retire_sent) kill(slot.standby_pid, SIGTERM);
+    if (slot.standby_pid > 0 && !slot.retire_sent) SignalProcess(slot.standby_pid, SIGTERM);
     if ((slot.role == Role::kListener || slot.role == Role::kUdpListener || slot.role == Role::kAdmin) &&
         slot.pid > 0)
-      kill(slot.pid, SIGTERM);
+      SignalProcess(slot.pid, SIGTERM);
   }
 }
 
@@ -388,7 +390,7 @@ void Master::advanceStop(int64_t now) {
     // UDP workers first drain what the UDP listener queued.
     state_ = State::kStoppingWorkers;
     for (auto& slot : table_.slots()) {
-      if (isWorkerRole(slot.role) && slot.pid > 0) kill(slot.pid, SIGTERM);
+      if (isWorkerRole(slot.role) && slot.pid > 0) SignalProcess(slot.pid, SIGTERM);
     }
     last_udp_term_ms_ = now;
   }
@@ -400,7 +402,7 @@ void Master::advanceStop(int64_t now) {
     for (auto& slot : table_.slots()) {
       if (!isWorkerRole(slot.role) || slot.pid <= 0) continue;
       if (static_cast<SlotState>(board_->slot(slot.board).state.load()) == SlotState::kStandby) continue;
-      kill(slot.pid, SIGTERM);
+      SignalProcess(slot.pid, SIGTERM);
     }
     last_udp_term_ms_ = now;
   }
@@ -415,8 +417,8 @@ void Master::advanceStop(int64_t now) {
 
 void Master::killAll(int sig) {
   for (auto& slot : table_.slots()) {
-    if (slot.pid > 0) kill(slot.pid, sig);
-    if (slot.standby_pid > 0) kill(slot.standby_pid, sig);
+    if (slot.pid > 0) SignalProcess(slot.pid, sig);
+    if (slot.standby_pid > 0) SignalProcess(slot.standby_pid, sig);
   }
 }
 

@@ -5,6 +5,8 @@
 
 #include <cerrno>
 
+#include <glog/logging.h>
+
 namespace solar {
 namespace {
 
@@ -53,13 +55,19 @@ void SelfPipe::close() {
   write_.reset();
 }
 
+// sigprocmask fails only for an invalid `how` or set pointer: a bug, not a
+// condition to handle. Said loudly rather than ignored.
+static void SetMask(const sigset_t* mask, sigset_t* old) {
+  PCHECK(sigprocmask(SIG_SETMASK, mask, old) == 0) << "sigprocmask";
+}
+
 void BlockAllSignals(sigset_t* old) {
   sigset_t all;
   sigfillset(&all);
-  sigprocmask(SIG_SETMASK, &all, old);
+  SetMask(&all, old);
 }
 
-void RestoreSignalMask(const sigset_t& mask) { sigprocmask(SIG_SETMASK, &mask, nullptr); }
+void RestoreSignalMask(const sigset_t& mask) { SetMask(&mask, nullptr); }
 
 void ResetSignalsInChild() {
   for (int s = 1; s < NSIG; ++s) {
@@ -80,7 +88,15 @@ void ResetSignalsInChild() {
 void UnblockAllSignals() {
   sigset_t none;
   sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
+  SetMask(&none, nullptr);
+}
+
+bool SignalProcess(pid_t pid, int sig) {
+  if (pid <= 0) return false;  // never a process group, never "every process"
+  if (::kill(pid, sig) == 0) return true;
+  // ESRCH: it exited and its exit is not reaped yet, or just was; expected.
+  if (errno != ESRCH) PLOG(WARNING) << "kill(" << pid << ", " << strsignal(sig) << ") failed";
+  return false;
 }
 
 }  // namespace solar

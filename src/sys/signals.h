@@ -41,4 +41,9 @@ void RestoreSignalMask(const sigset_t& mask);
 void ResetSignalsInChild();
 void UnblockAllSignals();
 
+// kill(pid, sig) for a child the caller started: false when it failed; any
+// error but ESRCH (already gone) is logged. Refuses pid <= 0, which kill()
+// would take as a process group or every process.
+bool SignalProcess(pid_t pid, int sig);
+
 }  // namespace solar
