@@ -1,8 +1,10 @@
 // Forking children into their slots, the child's start-up order, and reaping.
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <utility>
@@ -22,6 +24,7 @@
 namespace solar {
 
 void Master::spawn(ChildSlot& slot, bool standby) {
+  if (slot.role == Role::kWorker && slot.down && !standby) dropQueuedForDownWorker(slot);
   const size_t board = standby ? slot.alt_board : slot.board;
   board_->reset(board, slot.role, slot.index);
   ++slot.spawns;
@@ -259,6 +262,38 @@ void Master::workerLost(const ChildSlot& slot, size_t board) {
   }
   ps.held_high = 0;
   ps.held_overflow = 0;
+}
+
+// A worker that could not start: the listeners closed every connection with a
+// request queued to it (unavailable_closed) and refuse its connections' next
+// requests. What is still in its socketpair was sent before they knew, for
+// connections already closed with an error; run later by a replacement that
+// does start, those requests would change state the clients were told
+// failed. So they are dropped before each new attempt (the master holds the
+// slot's receiving end too). A request a listener sends in the window before
+// it reads the worker-down notice can still slip through.
+void Master::dropQueuedForDownWorker(const ChildSlot& slot) {
+  const int fd = worker_pairs_[slot.index][1].get();
+  std::vector<char> buf(ipc::kMaxDatagram + 64);
+  ipc::Limits limits;
+  limits.max_message = config_.max_frame_bytes();
+  limits.listeners = static_cast<uint16_t>(config_.listeners());
+  size_t requests = 0;
+  for (;;) {
+    const ssize_t n = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // empty (EAGAIN) or an error: nothing more to take
+    ipc::RecordReader reader(buf.data(), static_cast<size_t>(n), limits);
+    ipc::RecordHeader h;
+    std::string_view payload;
+    while (reader.next(&h, &payload)) {
+      if (h.type == static_cast<uint8_t>(ipc::RecordType::kData) && (h.flags & ipc::kFlagFirst)) ++requests;
+    }
+  }
+  if (requests > 0) {
+    LOG(WARNING) << "worker " << slot.index << ": dropped " << requests
+                 << " request(s) queued while it could not start (their connections were closed as unavailable)";
+  }
 }
 
 void Master::tellWorkerState(ChildSlot& slot, bool down, int listener) {

@@ -56,6 +56,7 @@ class Master {
   void reap();
   void onExit(ChildSlot& slot, pid_t pid, int status);
   void workerLost(const ChildSlot& slot, size_t board);
+  void dropQueuedForDownWorker(const ChildSlot& slot);
   bool prepareChildLogDir();
   // Tells listeners (all, or only `listener`) that a worker slot cannot start
   // (its requests are refused at once) or serves again.

@@ -96,5 +96,59 @@ TEST(WorkerUnavailable, RequestsForAWorkerThatCannotStartAreRefusedPromptlyAndOt
   rmdir(dir.c_str());
 }
 
+// Requests that were already queued to a worker when it turned out it cannot
+// start belong to connections the listener closed as unavailable: the clients
+// were told they failed, so the replacement that does start must not run them
+// afterwards (a KV put would land after its client saw an error).
+TEST(WorkerUnavailable, RequestsQueuedBeforeTheWorkerWentDownAreNotRunByItsRecovery) {
+  char tmpl[] = "/tmp/solar-fail-start-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  chmod(dir.c_str(), 0755);
+  const std::string flag = dir + "/fail";
+  setenv("SOLAR_DEBUG_FAIL_START", flag.c_str(), 1);
+  ServerHarness server("workers: 1\nrespawn_backoff_max_ms: 500\nworker { name: \"builtin:debug\" }\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  unsetenv("SOLAR_DEBUG_FAIL_START");
+  const pid_t w0 = server.childPid("worker 0");
+  ASSERT_GT(w0, 0);
+  int busy = ConnectTcp(server.port());
+  int queued = ConnectTcp(server.port());
+  ASSERT_GE(busy, 0);
+  ASSERT_GE(queued, 0);
+  ASSERT_TRUE(WriteAll(busy, Frame32("sleep:3000")));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the worker is inside it
+  std::string five;
+  for (int i = 0; i < 5; ++i) five += Frame32("queued " + std::to_string(i));
+  ASSERT_TRUE(WriteAll(queued, five));  // wait in the socketpair behind the sleep
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::ofstream(flag) << "x";
+  ASSERT_EQ(kill(w0, SIGKILL), 0);
+  ASSERT_TRUE(server.waitForLog("worker 0 could not start (builtin:debug)", std::chrono::seconds(10))) << server.log();
+  EXPECT_TRUE(WaitClosed(queued, 3000)) << "its requests wait for a worker that cannot start";
+  unlink(flag.c_str());
+  ASSERT_TRUE(server.waitForLog("worker 0 started and serves again", std::chrono::seconds(15))) << server.log();
+  EXPECT_TRUE(server.waitForLog("worker 0: dropped 5 request(s) queued while it could not start",
+                                std::chrono::seconds(1)))
+      << server.log();
+  // The recovered worker ran none of them: the first request it serves is this one.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  int fd = ConnectTcp(server.port());
+  ASSERT_GE(fd, 0);
+  std::string reply;
+  ASSERT_TRUE(WriteAll(fd, Frame32("fresh")) && ReadFrame32(fd, &reply, 5000));
+  EXPECT_EQ(reply, "fresh");
+  int status = 0;
+  const std::string metrics = HttpGet(server.adminPort(), "/metrics", &status);
+  EXPECT_NE(metrics.find("solar_requests_total{role=\"worker\",slot=\"0\""), std::string::npos) << metrics;
+  const size_t at = metrics.find("solar_requests_total{role=\"worker\",slot=\"0\"");
+  const size_t end = metrics.find('\n', at);
+  EXPECT_EQ(metrics.substr(end - 2, 2), " 1") << metrics.substr(at, end - at);
+  close(fd);
+  close(busy);
+  close(queued);
+  EXPECT_EQ(server.stop(), 0);
+  rmdir(dir.c_str());
+}
+
 }  // namespace
 }  // namespace solar::testing
