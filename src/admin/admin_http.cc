@@ -102,6 +102,8 @@ std::string RenderMetrics(Scoreboard& board) {
   for (auto st : {ServerState::kStarting, ServerState::kRunning, ServerState::kReloading, ServerState::kStopping})
     o << "solar_state{state=\"" << ServerStateName(st) << "\"} "
       << (h.state.load() == static_cast<uint8_t>(st) ? 1 : 0) << "\n";
+  family("solar_draining", "gauge", "1 from a drain (WINCH, solarctl drain) or a stop: /health answers 503.");
+  o << "solar_draining " << int{h.draining.load()} << "\n";
   family("solar_active_workers", "gauge", "TCP worker slots that new connections are assigned to.");
   o << "solar_active_workers " << h.active_workers.load() << "\n";
   const std::pair<const char*, std::atomic<uint64_t>*> master_counters[] = {
@@ -133,7 +135,8 @@ std::string RenderStatus(Scoreboard& board) {
   const int64_t now = NowRealtimeMs(), mono = NowMonotonicMs();
   std::ostringstream o;
   o << "{\"master\":{\"pid\":" << h.master_pid.load() << ",\"state\":\""
-    << ServerStateName(static_cast<ServerState>(h.state.load())) << "\",\"uptime_s\":"
+    << ServerStateName(static_cast<ServerState>(h.state.load())) << "\",\"draining\":"
+    << (h.draining.load() ? "true" : "false") << ",\"uptime_s\":"
     << (now - h.started_ms.load()) / 1000 << ",\"active_workers\":" << h.active_workers.load()
     << ",\"reloads\":" << h.reloads.load() << ",\"reload_failures\":" << h.reload_failures.load()
     << ",\"respawns\":" << h.respawns.load() << ",\"request_timeouts\":" << h.timeouts.load()
@@ -159,7 +162,20 @@ AdminReply AnswerAdminRequest(bool is_get, const char* uri, Scoreboard& board) {
   if (parsed) evhttp_uri_free(parsed);
   if (path == "/metrics") return {200, "OK", "text/plain; version=0.0.4; charset=utf-8", RenderMetrics(board)};
   if (path == "/status") return {200, "OK", "application/json", RenderStatus(board)};
-  return {404, "Not Found", "text/plain", "try /metrics or /status\n"};
+  if (path == "/health") {
+    // For a load balancer's health check (HAProxy `option httpchk GET /health`):
+    // 200 while the server takes new connections; 503 while it starts, drains
+    // or stops, so the balancer moves new connections away before any closes.
+    const auto state = static_cast<ServerState>(board.header().state.load());
+    const bool serving = (state == ServerState::kRunning || state == ServerState::kReloading) &&
+                         board.header().draining.load() == 0;
+    if (serving) return {200, "OK", "text/plain", "serving\n"};
+    const char* why = board.header().draining.load() != 0 && state != ServerState::kStopping
+                          ? "draining\n"
+                          : (state == ServerState::kStopping ? "stopping\n" : "starting\n");
+    return {503, "Service Unavailable", "text/plain", why};
+  }
+  return {404, "Not Found", "text/plain", "try /metrics, /status or /health\n"};
 }
 
 namespace {

@@ -151,7 +151,7 @@ bool Master::setUp() {
     LOG(ERROR) << "cannot start: " << error;
     return false;
   }
-  if (!signals_.install({SIGTERM, SIGINT, SIGQUIT, SIGCHLD, SIGHUP, SIGUSR1, SIGUSR2})) {
+  if (!signals_.install({SIGTERM, SIGINT, SIGQUIT, SIGCHLD, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH})) {
     PLOG(ERROR) << "installing signal handlers failed";
     return false;
   }
@@ -170,6 +170,7 @@ bool Master::setUp() {
   h.master_pid.store(master_pid_);
   h.started_ms.store(NowRealtimeMs());
   h.state.store(static_cast<uint8_t>(ServerState::kStarting));
+  h.draining.store(0);
   h.active_workers.store(config_.workers());
   h.max_connections.store(config_.max_connections());
   h.idle_timeout_ms.store(config_.idle_timeout_ms());
@@ -355,6 +356,12 @@ void Master::handleSignal(int signo) {
     case SIGUSR2:
       LOG(WARNING) << "USR2 (binary upgrade) is not supported by this version; ignored";
       break;
+    case SIGWINCH:  // solarctl drain
+      if (state_ == State::kRunning && board_->header().draining.exchange(1) == 0) {
+        LOG(INFO) << "draining (WINCH): /health answers 503 so that a load balancer sends new connections "
+                     "elsewhere; still serving every connection; stop it (TERM) when they have moved";
+      }
+      break;
     default:
       break;
   }
@@ -366,6 +373,7 @@ void Master::beginStop(const char* why) {
   notifySystemd("STOPPING=1");
   state_ = State::kStoppingListeners;
   board_->header().state.store(static_cast<uint8_t>(ServerState::kStopping));
+  board_->header().draining.store(1);
   stop_deadline_ms_ = NowMonotonicMs() + config_.graceful_timeout_ms();
   reload_ = Reload();
   // Our copies of the listening sockets go now, so the port closes as soon as
@@ -377,8 +385,9 @@ void Master::beginStop(const char* why) {
     // retiring still takes over (onExit promotes it).
     if (!isWorkerRole(slot.role)) slot.respawn_at_ms = -1;
     if (slot.standby_pid > 0 && !slot.retire_sent) SignalProcess(slot.standby_pid, SIGTERM);
-    if ((slot.role == Role::kListener || slot.role == Role::kUdpListener || slot.role == Role::kAdmin) &&
-        slot.pid > 0)
+    // The admin endpoint stays up while the listeners drain: /health says
+    // "503 stopping" to the load balancer rather than refusing the check.
+    if ((slot.role == Role::kListener || slot.role == Role::kUdpListener) && slot.pid > 0)
       SignalProcess(slot.pid, SIGTERM);
   }
 }
@@ -390,7 +399,7 @@ void Master::advanceStop(int64_t now) {
     // UDP workers first drain what the UDP listener queued.
     state_ = State::kStoppingWorkers;
     for (auto& slot : table_.slots()) {
-      if (isWorkerRole(slot.role) && slot.pid > 0) SignalProcess(slot.pid, SIGTERM);
+      if ((isWorkerRole(slot.role) || slot.role == Role::kAdmin) && slot.pid > 0) SignalProcess(slot.pid, SIGTERM);
     }
     last_udp_term_ms_ = now;
   }

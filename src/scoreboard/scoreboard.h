@@ -117,6 +117,7 @@ const char* ServerStateName(ServerState s);
 struct alignas(64) ScoreboardHeader {
   std::atomic<int32_t> master_pid;
   std::atomic<uint8_t> state;          // ServerState
+  std::atomic<uint8_t> draining;       // 1 from `solarctl drain` (WINCH) or a stop: /health answers 503
   std::atomic<int64_t> started_ms;     // CLOCK_REALTIME ms
   std::atomic<uint64_t> reloads;       // rolling reloads completed
   std::atomic<uint64_t> reload_failures;

@@ -166,6 +166,66 @@ TEST(Solarctl, ReconfigureRefusesABadFileWithoutSignallingTheMaster) {
   EXPECT_EQ(server.stop(), 0);
 }
 
+// For a load balancer (HAProxy `option httpchk GET /health`): 200 while the
+// server takes new connections; after `solarctl drain`, 503 while it still
+// serves every connection, old and new, until it is stopped.
+TEST(Solarctl, DrainTurnsHealthTo503AndTheServerKeepsServing) {
+  ServerHarness server;
+  ASSERT_TRUE(server.start()) << server.log();
+  int status = 0;
+  EXPECT_EQ(HttpGet(server.adminPort(), "/health", &status), "serving\n");
+  EXPECT_EQ(status, 200);
+  int before = ConnectTcp(server.port());
+  ASSERT_GE(before, 0);
+  Out o = Shell(CtlBin() + " -c " + server.configPath() + " --admin 127.0.0.1:" +
+                std::to_string(server.adminPort()) + " drain");
+  EXPECT_EQ(o.code, 0) << o.text;
+  EXPECT_NE(o.text.find("draining (pid " + std::to_string(server.pid()) + ")"), std::string::npos) << o.text;
+  EXPECT_EQ(HttpGet(server.adminPort(), "/health", &status), "draining\n");
+  EXPECT_EQ(status, 503);
+  EXPECT_NE(HttpGet(server.adminPort(), "/metrics", &status).find("\nsolar_draining 1\n"), std::string::npos);
+  std::string reply;
+  ASSERT_TRUE(WriteAll(before, Frame32("old")) && ReadFrame32(before, &reply));
+  EXPECT_EQ(reply, "old");
+  int after = ConnectTcp(server.port());  // still accepted: the balancer decides where new ones go
+  ASSERT_GE(after, 0);
+  ASSERT_TRUE(WriteAll(after, Frame32("new")) && ReadFrame32(after, &reply));
+  EXPECT_EQ(reply, "new");
+  // A rolling reload does not end the drain.
+  o = Shell(CtlBin() + " -c " + server.configPath() + " reload");
+  EXPECT_EQ(o.code, 0) << o.text;
+  EXPECT_EQ(HttpGet(server.adminPort(), "/health", &status), "draining\n");
+  EXPECT_EQ(status, 503);
+  close(before);
+  close(after);
+  EXPECT_EQ(server.stop(), 0);
+}
+
+TEST(Solarctl, HealthSays503StoppingWhileAGracefulStopDrains) {
+  ServerHarness server("worker { name: \"builtin:debug\" }\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  int fd = ConnectTcp(server.port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(WriteAll(fd, Frame32("sleep:1500")));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_EQ(kill(server.pid(), SIGTERM), 0);
+  // The listeners drain the request in flight; the admin endpoint answers
+  // the balancer's checks with 503 meanwhile instead of refusing them.
+  int status = 0;
+  std::string body;
+  for (int i = 0; i < 50 && status != 503; ++i) {
+    body = HttpGet(server.adminPort(), "/health", &status);
+    if (status != 503) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(status, 503);
+  EXPECT_EQ(body, "stopping\n");
+  std::string reply;
+  ASSERT_TRUE(ReadFrame32(fd, &reply));
+  EXPECT_EQ(reply, "slept:1500");
+  close(fd);
+  EXPECT_EQ(server.wait(std::chrono::seconds(10)), 0);
+}
+
 TEST(Solarctl, StopWaitsUntilTheServerIsGone) {
   ServerHarness server;
   ASSERT_TRUE(server.start()) << server.log();

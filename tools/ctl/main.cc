@@ -1,6 +1,6 @@
 // solarctl: control a running solar from the shell.
 //
-//   solarctl [-c CONFIG] [--admin HOST:PORT] [--timeout S | --no-wait] status|reload|reconfigure|stop|check
+//   solarctl [-c CONFIG] [--admin HOST:PORT] [--timeout S | --no-wait] status|reload|reconfigure|drain|stop|check
 //
 // The master is found through the pid file named in the config (the embedded
 // defaults without -c), resolved as the server resolved it (master_locator.h);
@@ -44,6 +44,8 @@ const char kUsage[] =
     "  reload       rolling reload of the workers (USR1): new module code, no failed request;\n"
     "               waits until it is done, and fails with the reason if the master stopped it\n"
     "  reconfigure  check the config (solar -t), then re-read it and reload (HUP); waits likewise\n"
+    "  drain        /health answers 503 from now on (WINCH), so that a load balancer moves new\n"
+    "               connections away; the server keeps serving until it is stopped\n"
     "  stop         graceful stop (TERM); waits until the master has exited\n"
     "  check        check the config and that the worker loads (solar -t)\n"
     "\n"
@@ -183,6 +185,38 @@ int Status(const solar::Config& config, const std::string& admin) {
   return 0;
 }
 
+// WINCH, then (when the admin endpoint is on) waits until /status says so:
+// from then on /health answers 503.
+int Drain(const solar::Config& config, const MasterLocation& master, const std::string& admin) {
+  if (kill(master.pid, SIGWINCH) != 0) {
+    std::fprintf(stderr, "solarctl: kill(%d, SIGWINCH) failed: %s\n", master.pid, std::strerror(errno));
+    return kExitFailed;
+  }
+  const std::string where = admin.empty() ? config.admin_listen() : admin;
+  solar::SocketAddress addr;
+  std::string why;
+  if (where.empty() || !solar::ParseSocketAddress(where, &addr, &why) || addr.port() == 0) {
+    std::printf("solarctl: drain sent (pid %d); without the admin endpoint's address (admin_listen is off or "
+                "port 0: pass --admin) /health cannot be checked\n", master.pid);
+    return 0;
+  }
+  solar::ctl::AdminClient client(addr, 2000);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (;;) {
+    std::string body;
+    if (client.get("/status", &body, &why) && body.find("\"draining\":true") != std::string::npos) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      std::fprintf(stderr, "solarctl: drain sent (pid %d) but /status does not show it: %s\n", master.pid,
+                   why.empty() ? "not draining" : why.c_str());
+      return kExitFailed;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::printf("solarctl: draining (pid %d): /health answers 503; stop it once the balancer has moved away\n",
+              master.pid);
+  return 0;
+}
+
 int Stop(const solar::Config& config, const MasterLocation& master, int64_t timeout_ms) {
   if (kill(master.pid, SIGTERM) != 0) {
     std::fprintf(stderr, "solarctl: kill(%d, SIGTERM) failed: %s\n", master.pid, std::strerror(errno));
@@ -211,9 +245,9 @@ int main(int argc, char** argv) {
   // EPIPE, not kill solarctl.
   signal(SIGPIPE, SIG_IGN);
   const std::string& command = args.command;
-  if (command != "status" && command != "reload" && command != "reconfigure" && command != "stop" &&
-      command != "check") {
-    return UsageError("unknown command '" + command + "': status, reload, reconfigure, stop or check");
+  if (command != "status" && command != "reload" && command != "reconfigure" && command != "drain" &&
+      command != "stop" && command != "check") {
+    return UsageError("unknown command '" + command + "': status, reload, reconfigure, drain, stop or check");
   }
   // solar itself does the check (it also loads the worker in a child).
   if (command == "check") return solar::ctl::RunSolarCheck(args.config_path, "", nullptr);
@@ -231,6 +265,7 @@ int main(int argc, char** argv) {
     return kExitFailed;
   }
   if (command == "stop") return Stop(config, master, args.timeout_ms);
+  if (command == "drain") return Drain(config, master, args.admin);
   solar::ctl::ReloadCommand reload;
   reload.signal = command == "reload" ? SIGUSR1 : SIGHUP;
   reload.config_path = args.config_path;
