@@ -11,8 +11,11 @@ bool EventLoop::init(event_callback_fn end_of_pass, void* arg) {
   base_.reset(event_base_new());
   if (!base_) return false;
   if (end_of_pass != nullptr) {
-    // Two priorities: I/O first, then the end-of-pass work, so one pass
-    // batches everything it read into as few sends as possible.
+    // Two priorities, and events get the default (1), as the end-of-pass
+    // event does: an activated end-of-pass event runs after the I/O events
+    // already active in this pass (same priority, in order), so one pass
+    // batches everything it read into as few sends as possible. (I/O at 0
+    // would starve the flush while new I/O keeps arriving.)
     if (event_base_priority_init(base_.get(), 2) != 0) return false;
     end_of_pass_cb_ = end_of_pass;
     end_of_pass_arg_ = arg;

@@ -21,8 +21,8 @@ class EventLoop : NonCopyable {
   // freed goes back to its default action (see Worker's teardown).
   ~EventLoop();
 
-  // Creates the base. With an end-of-pass callback, the base gets two
-  // priorities: I/O events run first, the end-of-pass event after them.
+  // Creates the base. With an end-of-pass callback, it runs once after the
+  // I/O events active in the pass that scheduled it (see event_loop.cc).
   // False (logged by the caller) when libevent cannot make a base.
   bool init(event_callback_fn end_of_pass = nullptr, void* arg = nullptr);
   event_base* base() const { return base_.get(); }

@@ -274,7 +274,10 @@ bool ParseConfig(const std::string& text, const std::string& name, Config* out, 
   // Not given (the embedded defaults leave them out): fit the machine.
   const uint32_t cpus = UsableCpus();
   if (!config.has_listeners()) config.set_listeners(AutoListeners(cpus));
-  if (!config.has_workers()) config.set_workers(AutoWorkers(cpus));
+  if (!config.has_workers()) {
+    const uint32_t fit = AutoWorkers(cpus);
+    config.set_workers(config.max_workers() != 0 ? std::min(fit, config.max_workers()) : fit);
+  }
   if (config.max_workers() == 0) {
     config.set_max_workers(std::min<uint32_t>(kMaxWorkerSlots, std::max<uint32_t>(16, 2 * config.workers())));
   }

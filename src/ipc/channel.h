@@ -40,6 +40,13 @@ class OutChannel : NonCopyable {
   FlushResult flush();
 
   bool hasPending() const { return !ready_.empty() || !open_.empty(); }
+  // Forgets every queued datagram (their requests will never be sent).
+  void clear() {
+    open_.clear();
+    open_records_ = 0;
+    ready_.clear();
+    pending_bytes_ = 0;
+  }
   size_t pendingBytes() const { return pending_bytes_ + open_.size(); }
   uint64_t datagramsSent() const { return datagrams_sent_; }
   uint64_t sendErrors() const { return send_errors_; }

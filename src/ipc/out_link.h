@@ -47,6 +47,15 @@ class OutLink : NonCopyable {
   // before exit); true when nothing is left.
   bool flushNow();
 
+  // Drops what is queued and not yet sent; returns its bytes. (A write event
+  // still armed finds nothing to send and reports the drain.)
+  size_t discard() {
+    const size_t bytes = channel_.pendingBytes();
+    channel_.clear();
+    due_ = false;
+    return bytes;
+  }
+
   bool due() const { return due_; }
   bool waiting() const { return waiting_; }
   bool hasPending() const { return channel_.hasPending(); }

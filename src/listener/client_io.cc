@@ -137,10 +137,21 @@ size_t Listener::pickWorker() {
   int64_t now = 0;  // read once, and only when no worker is idle
   return dispatcher_.pickLeastBusy(active, [this, &now](size_t w) {
     const uint64_t load = requestsOn(w);
-    if (load == 0 || requests_[w] == 0) return load;
+    // An idle-looking worker may be a slot waiting out its respawn back-off:
+    // its requests would wait for the respawn while others are free. The pid
+    // is written by the master alone (read only here, when idle: cheap).
+    if (load == 0) return workerRunning(w) ? load : 2 * kStuckPenalty;
+    if (requests_[w] == 0) return load;
     if (now == 0) now = NowMonotonicMs();
     return now - progress_ms_[w] >= kSlowRequestMs ? load + kStuckPenalty : load;
   });
+}
+
+bool Listener::workerRunning(size_t w) const {
+  if (ctx_.board == nullptr) return true;
+  const size_t first = config_.listeners() + 2 * w;  // the worker's two slots (reload hand-over)
+  return ctx_.board->slot(first).pid.load(std::memory_order_relaxed) != 0 ||
+         ctx_.board->slot(first + 1).pid.load(std::memory_order_relaxed) != 0;
 }
 
 uint64_t Listener::requestsOn(size_t w) const {

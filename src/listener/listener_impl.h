@@ -81,6 +81,7 @@ class Listener : NonCopyable {
   void completeInFlight(Connection* c, const RecordHeader& h, std::string_view message);
   size_t pickWorker();
   uint64_t requestsOn(size_t w) const;
+  bool workerRunning(size_t w) const;  // a process holds the slot (not dead, waiting to respawn)
   void countRequest(size_t w, int delta);
   // The reassembler's key for a reply: a PER_REQUEST connection may have
   // chunked replies from several workers arriving interleaved.

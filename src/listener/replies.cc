@@ -209,8 +209,15 @@ void Listener::handleWorkerState(const RecordHeader& h) {
     ++closed;
     closeConnection(c);
   }
+  // What still waits here for its socket was sent by the connections just
+  // closed: it must never reach a worker that starts later (the master empties
+  // the socketpair itself before each new attempt).
+  const size_t dropped = workers_[worker].out->discard();
+  publishQueued();
   LOG(WARNING) << "listener " << id_ << ": worker " << worker << " cannot start; closed " << closed
-               << " connection(s) waiting on it, and its connections' next requests close them";
+               << " connection(s) waiting on it" << (dropped > 0 ? " and dropped their " + std::to_string(dropped) +
+                                                                      " queued byte(s)" : "")
+               << ", and its connections' next requests close them";
 }
 
 // ---- flushing ----

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -211,7 +212,7 @@ void Master::onExit(ChildSlot& slot, pid_t pid, int status) {
     LOG_IF(WARNING, !clean) << who << " " << DescribeStatus(status) << " during stop; respawning it for the drain";
     LOG_IF(INFO, clean) << who << " exited during stop; respawning it for the drain";
     if (slot.role == Role::kWorker && never_ready && !slot.down) tellWorkerState(slot, true);
-    slot.respawn_at_ms = NowMonotonicMs() + respawn_.onExit(&slot, NowMonotonicMs());
+    slot.respawn_at_ms = NowMonotonicMs() + downDelay(slot, respawn_.onExit(&slot, NowMonotonicMs()));
     return;
   }
   if (state_ != State::kRunning) {
@@ -232,9 +233,9 @@ void Master::onExit(ChildSlot& slot, pid_t pid, int status) {
     return;
   }
   const int64_t now = NowMonotonicMs();
-  const int64_t delay = respawn_.onExit(&slot, now);
   board_->header().respawns.fetch_add(1);
   if (slot.role == Role::kWorker && never_ready && !slot.down) tellWorkerState(slot, true);
+  const int64_t delay = downDelay(slot, respawn_.onExit(&slot, now));
   LOG(WARNING) << who << " " << DescribeStatus(status) << "; respawning in the same slot"
                << (delay > 0 ? " in " + std::to_string(delay) + " ms (it keeps dying at start)" : "");
   slot.respawn_at_ms = now + delay;
@@ -264,14 +265,21 @@ void Master::workerLost(const ChildSlot& slot, size_t board) {
   ps.held_overflow = 0;
 }
 
+// A worker marked down is not tried again before the listeners have surely
+// read the notice (they answer it within a loop pass): what they sent before
+// it is then all in the socketpair, which dropQueuedForDownWorker empties.
+int64_t Master::downDelay(const ChildSlot& slot, int64_t delay) const {
+  return slot.role == Role::kWorker && slot.down ? std::max<int64_t>(delay, kDownRespawnMinMs) : delay;
+}
+
 // A worker that could not start: the listeners closed every connection with a
 // request queued to it (unavailable_closed) and refuse its connections' next
 // requests. What is still in its socketpair was sent before they knew, for
 // connections already closed with an error; run later by a replacement that
 // does start, those requests would change state the clients were told
 // failed. So they are dropped before each new attempt (the master holds the
-// slot's receiving end too). A request a listener sends in the window before
-// it reads the worker-down notice can still slip through.
+// slot's receiving end too), at least kDownRespawnMinMs after the notice; the
+// listeners drop what they still had queued for it themselves.
 void Master::dropQueuedForDownWorker(const ChildSlot& slot) {
   const int fd = worker_pairs_[slot.index][1].get();
   std::vector<char> buf(ipc::kMaxDatagram + 64);

@@ -57,6 +57,8 @@ class Master {
   void onExit(ChildSlot& slot, pid_t pid, int status);
   void workerLost(const ChildSlot& slot, size_t board);
   void dropQueuedForDownWorker(const ChildSlot& slot);
+  int64_t downDelay(const ChildSlot& slot, int64_t delay) const;
+  static constexpr int64_t kDownRespawnMinMs = 100;
   bool prepareChildLogDir();
   // Tells listeners (all, or only `listener`) that a worker slot cannot start
   // (its requests are refused at once) or serves again.

@@ -24,7 +24,13 @@ namespace {
 using ipc::RecordHeader;
 using ipc::RecordType;
 
-constexpr int kBatchesPerEvent = 4;  // of up to InChannel::kMaxBatch datagrams
+// Datagrams per receive: every request of a batch goes on the held list
+// before the first runs, and the list must hold a whole batch with room to
+// spare for replies still waiting for their socket (it overflows into "assume
+// every request held" otherwise).
+constexpr size_t kWorkerBatch = 2;
+static_assert(kWorkerBatch * ipc::kMaxRecordsPerDatagram * 2 <= kMaxHeld, "a batch must fit the held list twice");
+constexpr int kBatchesPerEvent = 16;  // of up to kWorkerBatch datagrams
 constexpr int kStopFlushTimeoutMs = 2000;
 
 
@@ -182,7 +188,7 @@ void WorkerProcess::onInput() {
     int err = 0;
     // Retiring, it reads only what completes a request it holds part of: one
     // datagram at a time, so that it takes nothing more from its replacement.
-    const auto r = in_.receive(retiring_ ? 1 : ipc::InChannel::kMaxBatch, &err);
+    const auto r = in_.receive(retiring_ ? 1 : kWorkerBatch, &err);
     if (r == ipc::InChannel::BatchResult::kAgain) break;
     if (r == ipc::InChannel::BatchResult::kError) {
       Add(ctx_.slot, kBadRecords);
@@ -248,11 +254,16 @@ void WorkerProcess::handleRecord(const RecordHeader& h, std::string_view payload
       closeConn(key);
       return;
     case RecordType::kHello: {
-      // Listener h.listener_id (re)started: its earlier connections are gone.
+      // Listener h.listener_id (re)started: its earlier connections are gone,
+      // and so are the requests it had only partly sent (PER_REQUEST has no
+      // connection entries here, so those are looked up by key).
       std::vector<uint64_t> gone;
       for (auto& [k, info] : conns_) {
         if (info.id.listener == h.listener_id) gone.push_back(k);
       }
+      reassembler_.forEachPartial([&](uint64_t key, const RecordHeader& first) {
+        if (first.listener_id == h.listener_id && !conns_.count(key)) gone.push_back(key);
+      });
       for (uint64_t k : gone) closeConn(k);
       return;
     }

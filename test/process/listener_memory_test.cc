@@ -86,7 +86,7 @@ void ExpectServedPromptly(int port) {
 
 TEST(ListenerMemory, ClientsThatNeverReadArePausedAtTheHighWaterMark) {
   constexpr size_t kHighWater = 1 << 20;
-  ServerHarness server("workers: 2\noutput_high_water_bytes: " + std::to_string(kHighWater) + "\n");
+  ServerHarness server("listeners: 1\nworkers: 2\noutput_high_water_bytes: " + std::to_string(kHighWater) + "\n");
   ASSERT_TRUE(server.start()) << server.log();
   pid_t listener = server.childPid("listener 0");
   ASSERT_GT(listener, 0);
@@ -119,7 +119,7 @@ TEST(ListenerMemory, ClientsThatNeverReadArePausedAtTheHighWaterMark) {
 // taking a byte it is closed: its fd and buffered replies are not held for as
 // long as it stays away (nginx's send_timeout).
 TEST(ListenerMemory, AClientThatStopsTakingItsRepliesIsClosedAfterSendTimeout) {
-  ServerHarness server("workers: 2\nsend_timeout_ms: 500\noutput_high_water_bytes: 1048576\n");
+  ServerHarness server("listeners: 1\nworkers: 2\nsend_timeout_ms: 500\noutput_high_water_bytes: 1048576\n");
   ASSERT_TRUE(server.start()) << server.log();
   int stalled = ConnectSmallWindow(server.port());
   ASSERT_GE(stalled, 0);
