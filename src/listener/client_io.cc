@@ -138,13 +138,18 @@ size_t Listener::pickWorker() {
   return dispatcher_.pickLeastBusy(active, [this, &now](size_t w) {
     const uint64_t load = requestsOn(w);
     // An idle-looking worker may be a slot waiting out its respawn back-off:
-    // its requests would wait for the respawn while others are free. The pid
-    // is written by the master alone (read only here, when idle: cheap).
-    if (load == 0) return workerRunning(w) ? load : 2 * kStuckPenalty;
+    // its requests would wait for the respawn while others are free
+    // (running_ is refreshed from the scoreboard every tick, off the hot path).
+    if (load == 0) return running_[w] ? load : 2 * kStuckPenalty;
     if (requests_[w] == 0) return load;
     if (now == 0) now = NowMonotonicMs();
     return now - progress_ms_[w] >= kSlowRequestMs ? load + kStuckPenalty : load;
   });
+}
+
+// Refreshes running_ (onTick): the pids are written by the master alone.
+void Listener::refreshRunning() {
+  for (size_t w = 0; w < running_.size(); ++w) running_[w] = workerRunning(w);
 }
 
 bool Listener::workerRunning(size_t w) const {

@@ -28,6 +28,7 @@ Listener::Listener(const ChildContext& ctx)
       max_in_flight_(std::max<size_t>(1, config_.max_in_flight_per_connection())),
       requests_(ctx.out_fds.size(), 0),
       progress_ms_(ctx.out_fds.size(), 0),
+      running_(ctx.out_fds.size(), true),
       // Generations start from the slot's spawn count, so a reply addressed to
       // a connection of an earlier incarnation of this listener never matches.
       next_gen_(ctx.epoch << 24),
@@ -155,6 +156,7 @@ void Listener::acceptOne(UniqueFd fd, const sockaddr_storage& ss) {
 void Listener::onTick() {
   ++ticks_;
   const int64_t now = NowMonotonicMs();
+  if (per_request_) refreshRunning();
   const int64_t idle_timeout_ms = ctx_.header->idle_timeout_ms.load(std::memory_order_relaxed);
   const int64_t read_timeout_ms = ctx_.header->request_read_timeout_ms.load(std::memory_order_relaxed);
   const int64_t send_timeout_ms = ctx_.header->send_timeout_ms.load(std::memory_order_relaxed);

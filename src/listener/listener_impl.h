@@ -82,6 +82,7 @@ class Listener : NonCopyable {
   size_t pickWorker();
   uint64_t requestsOn(size_t w) const;
   bool workerRunning(size_t w) const;  // a process holds the slot (not dead, waiting to respawn)
+  void refreshRunning();
   void countRequest(size_t w, int delta);
   // The reassembler's key for a reply: a PER_REQUEST connection may have
   // chunked replies from several workers arriving interleaved.
@@ -125,6 +126,7 @@ class Listener : NonCopyable {
   const size_t max_in_flight_;  // PER_REQUEST: per connection
   std::vector<uint32_t> requests_;  // PER_REQUEST: ours outstanding per worker (mirrored in the scoreboard)
   std::vector<int64_t> progress_ms_;  // PER_REQUEST: per worker, its last reply to us or when it became busy
+  std::vector<bool> running_;          // PER_REQUEST: a process holds the worker slot (as of the last tick)
   int64_t replies_now_ms_ = 0;        // PER_REQUEST: the clock at the start of this pass over replies
 
   std::vector<std::unique_ptr<Connection>> conns_;  // index = connection slot
