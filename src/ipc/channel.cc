@@ -58,11 +58,13 @@ OutChannel::FlushResult OutChannel::flush() {
     const size_t n = std::min(ready_.size(), kMaxSendBatch);
     iovec iov[kMaxSendBatch];
     mmsghdr msgs[kMaxSendBatch];
-    std::memset(msgs, 0, sizeof(mmsghdr) * n);
-    for (size_t i = 0; i < n; ++i) {
-      iov[i] = {ready_[i].data(), ready_[i].size()};
-      msgs[i].msg_hdr.msg_iov = &iov[i];
-      msgs[i].msg_hdr.msg_iovlen = 1;
+    if (n > 1) {  // the usual single datagram goes by send(): nothing to set up
+      std::memset(msgs, 0, sizeof(mmsghdr) * n);
+      for (size_t i = 0; i < n; ++i) {
+        iov[i] = {ready_[i].data(), ready_[i].size()};
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+      }
     }
     auto r = RetryEintr([&] {
       return n == 1 ? ::send(fd_, ready_.front().data(), ready_.front().size(), MSG_DONTWAIT | MSG_NOSIGNAL)

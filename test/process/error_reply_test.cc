@@ -19,6 +19,7 @@
 
 #include <gtest/gtest.h>
 
+#include "kv_test_client.h"  // UdpPortFromLog
 #include "server_harness.h"
 
 namespace solar::testing {
@@ -171,28 +172,12 @@ TEST(ErrorReply, UdpErrorSendsNothingButCountsAndTheNextDatagramIsAnswered) {
   ServerHarness server("workers: 1\nworker { name: \"builtin:debug\" }\nudp { listen: \"127.0.0.1:0\" queue_key: " +
                        std::to_string(key) + " }\n");
   ASSERT_TRUE(server.start()) << server.log();
-  std::smatch m;
-  const std::string log = server.log();
-  ASSERT_TRUE(std::regex_search(log, m, std::regex("udp on [^ ]*:([0-9]+) "))) << log;
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(static_cast<uint16_t>(std::stoi(m[1])));
-  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  const int port = UdpPortFromLog(server.log());
+  ASSERT_GT(port, 0) << server.log();
+  int fd = UdpSocket();
   ASSERT_GE(fd, 0);
-  auto send = [&](const std::string& msg) {
-    return sendto(fd, msg.data(), msg.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)) ==
-           static_cast<ssize_t>(msg.size());
-  };
-  auto receive = [&](int timeout_ms, std::string* out) {
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, timeout_ms) <= 0) return false;
-    char buf[2048];
-    const ssize_t n = recv(fd, buf, sizeof(buf), 0);
-    if (n < 0) return false;
-    out->assign(buf, static_cast<size_t>(n));
-    return true;
-  };
+  auto send = [&](const std::string& msg) { return SendTo(fd, port, msg); };
+  auto receive = [&](int timeout_ms, std::string* out) { return RecvOne(fd, out, timeout_ms); };
   ASSERT_TRUE(send("throw"));
   EXPECT_EQ(WaitForErrors(server, 1), 1);
   ASSERT_TRUE(send("ping"));

@@ -165,10 +165,6 @@ std::string CheckConfig(const std::string& dir, const std::string& worker) {
          "state_dir: \"" + dir + "/state\"\n" + worker + "\n";
 }
 
-bool CopyFile(const std::string& from, const std::string& to) {
-  return IsFile(from) && WriteFile(to, ReadFile(from));
-}
-
 TEST(Install, PutsEveryPieceUnderThePrefix) {
   REQUIRE_INSTALL();
   const std::string p = Prefix();

@@ -555,26 +555,6 @@ TEST(PerRequestDispatch, RequestsQueuedForAKilledWorkerAreServedByItsReplacement
 
 // ---- rolling reload ----
 
-std::string ModulePath(const std::string& name) {
-  std::string bin = SolarBin();
-  size_t slash = bin.rfind('/');
-  return (slash == std::string::npos ? std::string(".") : bin.substr(0, slash)) + "/lib" + name + ".so";
-}
-
-bool CopyFile(const std::string& from, const std::string& to) {
-  std::ifstream in(from, std::ios::binary);
-  std::ofstream out(to + ".tmp", std::ios::binary);
-  out << in.rdbuf();
-  out.close();
-  return in.good() && std::rename((to + ".tmp").c_str(), to.c_str()) == 0;
-}
-
-std::vector<pid_t> WorkerPids(const ServerHarness& s, int n) {
-  std::vector<pid_t> pids;
-  for (int i = 0; i < n; ++i) pids.push_back(s.childPid("worker " + std::to_string(i)));
-  return pids;
-}
-
 TEST(PerRequestDispatch, RollingReloadUnderLoadLosesNothing) {
   // As RollingReload.ReloadUnderLoadFailsZeroRequests, with each connection's
   // requests spread over the workers: a reload replaces workers that hold
@@ -584,7 +564,7 @@ TEST(PerRequestDispatch, RollingReloadUnderLoadLosesNothing) {
   ASSERT_TRUE(CopyFile(ModulePath("echo"), module));
   ServerHarness server(PerRequest(3, 4) + "listeners: 2\nworker { module: \"" + module + "\" }\n");
   ASSERT_TRUE(server.start()) << server.log();
-  auto before = WorkerPids(server, 3);
+  auto before = server.workerPids(3);
   std::atomic<size_t> progress{0};
   PipelineResult result;
   PipelineOptions o;
@@ -607,7 +587,7 @@ TEST(PerRequestDispatch, RollingReloadUnderLoadLosesNothing) {
   EXPECT_EQ(result.mismatches, 0u);
   EXPECT_FALSE(result.timed_out);
   EXPECT_TRUE(server.waitForLog("reload (USR1) done", std::chrono::seconds(20), mark)) << server.log();
-  auto after = WorkerPids(server, 3);
+  auto after = server.workerPids(3);
   for (int i = 0; i < 3; ++i) EXPECT_NE(before[i], after[i]) << "worker " << i << " was not replaced";
   EXPECT_EQ(ListenerCounter(server, "lost_closed"), 0u);
   EXPECT_EQ(server.stop(), 0) << server.log();

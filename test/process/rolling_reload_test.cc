@@ -16,27 +16,6 @@
 namespace solar::testing {
 namespace {
 
-std::string ModulePath(const std::string& name) {
-  // build/solar -> build/libNAME.so
-  std::string bin = SolarBin();
-  size_t slash = bin.rfind('/');
-  return (slash == std::string::npos ? std::string(".") : bin.substr(0, slash)) + "/lib" + name + ".so";
-}
-
-bool CopyFile(const std::string& from, const std::string& to) {
-  std::ifstream in(from, std::ios::binary);
-  std::ofstream out(to + ".tmp", std::ios::binary);
-  out << in.rdbuf();
-  out.close();
-  return in.good() && std::rename((to + ".tmp").c_str(), to.c_str()) == 0;
-}
-
-std::vector<pid_t> WorkerPids(const ServerHarness& s, int n) {
-  std::vector<pid_t> pids;
-  for (int i = 0; i < n; ++i) pids.push_back(s.childPid("worker " + std::to_string(i)));
-  return pids;
-}
-
 TEST(RollingReload, ReloadUnderLoadFailsZeroRequests) {
   // The module where the worker user can read it (the build tree may not be).
   ServerHarness placeholder;
@@ -44,7 +23,7 @@ TEST(RollingReload, ReloadUnderLoadFailsZeroRequests) {
   ASSERT_TRUE(CopyFile(ModulePath("echo"), module));
   ServerHarness server("workers: 3\nlisteners: 2\nworker { module: \"" + module + "\" }\n");
   ASSERT_TRUE(server.start()) << server.log();
-  auto before = WorkerPids(server, 3);
+  auto before = server.workerPids(3);
   std::atomic<size_t> progress{0};
   PipelineResult result;
   PipelineOptions o;
@@ -65,7 +44,7 @@ TEST(RollingReload, ReloadUnderLoadFailsZeroRequests) {
   EXPECT_EQ(result.closed, 0u) << result.first_error;
   EXPECT_EQ(result.mismatches, 0u);
   EXPECT_FALSE(result.timed_out);
-  auto after = WorkerPids(server, 3);
+  auto after = server.workerPids(3);
   for (int i = 0; i < 3; ++i) EXPECT_NE(before[i], after[i]) << "worker " << i << " was not replaced";
   EXPECT_EQ(server.stop(), 0);
 }
@@ -101,7 +80,7 @@ TEST(RollingReload, BrokenModuleIsRefusedAndOldWorkersKeepServing) {
   ASSERT_TRUE(CopyFile(ModulePath("echo"), module));
   ServerHarness real("workers: 2\nworker { module: \"" + module + "\" }\n");
   ASSERT_TRUE(real.start()) << real.log();
-  auto before = WorkerPids(real, 2);
+  auto before = real.workerPids(2);
   {
     std::ofstream garbage(module + ".tmp");
     garbage << "this is not an ELF file";
@@ -110,7 +89,7 @@ TEST(RollingReload, BrokenModuleIsRefusedAndOldWorkersKeepServing) {
   kill(real.pid(), SIGUSR1);
   ASSERT_TRUE(real.waitForLog("reload (USR1) stopped", std::chrono::seconds(10))) << real.log();
   EXPECT_NE(real.log().find("cannot load module"), std::string::npos) << real.log();
-  EXPECT_EQ(WorkerPids(real, 2), before) << "the old workers must keep their slots";
+  EXPECT_EQ(real.workerPids(2), before) << "the old workers must keep their slots";
   int fd = ConnectTcp(real.port());
   std::string reply;
   ASSERT_TRUE(WriteAll(fd, Frame32("still served")));
@@ -126,12 +105,12 @@ TEST(RollingReload, ReplacementWhoseOnStartFailsStopsTheReload) {
   setenv("SOLAR_DEBUG_FAIL_START", flag.c_str(), 1);
   ASSERT_TRUE(server.start()) << server.log();
   unsetenv("SOLAR_DEBUG_FAIL_START");
-  auto before = WorkerPids(server, 2);
+  auto before = server.workerPids(2);
   std::ofstream(flag) << "1";
   kill(server.pid(), SIGUSR1);
   ASSERT_TRUE(server.waitForLog("reload (USR1) stopped", std::chrono::seconds(10))) << server.log();
   EXPECT_NE(server.log().find("onStart failed"), std::string::npos);
-  EXPECT_EQ(WorkerPids(server, 2), before);
+  EXPECT_EQ(server.workerPids(2), before);
   // Once the cause is gone, the next reload goes through.
   unlink(flag.c_str());
   kill(server.pid(), SIGUSR1);
@@ -145,11 +124,11 @@ TEST(RollingReload, ReplacingAWatchedModuleReloadsTheWorkers) {
   ASSERT_TRUE(CopyFile(ModulePath("echo"), module));
   ServerHarness server("workers: 2\nworker { module: \"" + module + "\" watch: true }\n");
   ASSERT_TRUE(server.start()) << server.log();
-  auto before = WorkerPids(server, 2);
+  auto before = server.workerPids(2);
   // New code: the debug worker (answers "pid"), where echo would echo "pid".
   ASSERT_TRUE(CopyFile(ModulePath("debug"), module));
   ASSERT_TRUE(server.waitForLog("changed) done: 2 worker(s) replaced", std::chrono::seconds(10))) << server.log();
-  auto after = WorkerPids(server, 2);
+  auto after = server.workerPids(2);
   EXPECT_NE(before, after);
   int fd = ConnectTcp(server.port());
   std::string reply;

@@ -16,51 +16,19 @@
 #include <gtest/gtest.h>
 
 #include "ipc/msg_queue.h"
+#include "kv_test_client.h"  // UdpPortFromLog
 #include "server_harness.h"
 
 namespace solar::testing {
 namespace {
 
-int UdpPort(const ServerHarness& s) {
-  std::smatch m;
-  std::string log = s.log();
-  static const std::regex kUdp("udp on [^ ]*:([0-9]+) ");
-  return std::regex_search(log, m, kUdp) ? std::stoi(m[1]) : -1;
-}
+int UdpPort(const ServerHarness& s) { return UdpPortFromLog(s.log()); }
 
 // A key unique to this test process and case.
 key_t TestKey(int n) { return static_cast<key_t>(0x53000000 + (getpid() % 0xffff) * 16 + n); }
 
 std::string UdpConfig(key_t key, const std::string& extra = "") {
   return "udp { listen: \"127.0.0.1:0\" queue_key: " + std::to_string(key) + " " + extra + " }\n";
-}
-
-int UdpSocket() {
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  return fd;
-}
-
-bool SendTo(int fd, int port, const std::string& msg) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return sendto(fd, msg.data(), msg.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof(a)) ==
-         static_cast<ssize_t>(msg.size());
-}
-
-bool RecvOne(int fd, std::string* out, int timeout_ms) {
-  pollfd p{fd, POLLIN, 0};
-  if (poll(&p, 1, timeout_ms) <= 0) return false;
-  char buf[65536];
-  ssize_t n = recv(fd, buf, sizeof(buf), 0);
-  if (n < 0) return false;
-  out->assign(buf, static_cast<size_t>(n));
-  return true;
 }
 
 uint64_t Total(const std::string& log, const std::string& counter) {

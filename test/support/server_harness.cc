@@ -221,6 +221,12 @@ pid_t ServerHarness::childPid(const std::string& role) const {
   return -1;
 }
 
+std::vector<pid_t> ServerHarness::workerPids(int n) const {
+  std::vector<pid_t> pids;
+  for (int i = 0; i < n; ++i) pids.push_back(childPid("worker " + std::to_string(i)));
+  return pids;
+}
+
 pid_t ServerHarness::waitRespawn(const std::string& role, pid_t old, std::chrono::milliseconds timeout) const {
   int64_t deadline = NowMs() + timeout.count();
   for (;;) {
@@ -229,6 +235,48 @@ pid_t ServerHarness::waitRespawn(const std::string& role, pid_t old, std::chrono
     if (NowMs() >= deadline) return -1;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+}
+
+std::string ModulePath(const std::string& name) {
+  std::string bin = SolarBin();
+  size_t slash = bin.rfind('/');
+  return (slash == std::string::npos ? std::string(".") : bin.substr(0, slash)) + "/lib" + name + ".so";
+}
+
+bool CopyFile(const std::string& from, const std::string& to) {
+  std::ifstream in(from, std::ios::binary);
+  std::ofstream out(to + ".tmp", std::ios::binary);
+  out << in.rdbuf();
+  out.close();
+  return in.good() && std::rename((to + ".tmp").c_str(), to.c_str()) == 0;
+}
+
+int UdpSocket() {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  return fd;
+}
+
+bool SendTo(int fd, int port, const std::string& msg) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return sendto(fd, msg.data(), msg.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof(a)) ==
+         static_cast<ssize_t>(msg.size());
+}
+
+bool RecvOne(int fd, std::string* out, int timeout_ms) {
+  pollfd p{fd, POLLIN, 0};
+  if (poll(&p, 1, timeout_ms) <= 0) return false;
+  char buf[65536];
+  ssize_t n = recv(fd, buf, sizeof(buf), 0);
+  if (n < 0) return false;
+  out->assign(buf, static_cast<size_t>(n));
+  return true;
 }
 
 int ConnectTcp(int port, bool ipv6) {

@@ -35,6 +35,10 @@ inline constexpr bool kSanitized = false;
 inline constexpr int kPromptMs = kSanitized ? 3000 : 1000;
 
 std::string SolarBin();   // $SOLAR_BIN, else build/solar
+// build/solar -> build/libNAME.so (a built-in worker built as a module).
+std::string ModulePath(const std::string& name);
+// Copies a file through a temporary and rename(), so a watcher never sees it half written.
+bool CopyFile(const std::string& from, const std::string& to);
 std::string BenchBin();   // $SOLAR_BENCH, else build/solar-bench
 
 class ServerHarness {
@@ -72,6 +76,7 @@ class ServerHarness {
   // The master's children, by the role in their process title: "listener N", "worker N".
   std::vector<pid_t> children() const;
   pid_t childPid(const std::string& role) const;  // -1 if none
+  std::vector<pid_t> workerPids(int n) const;     // childPid("worker 0") .. ("worker n-1")
   // Waits until the child with `role` has a pid other than `old` (respawned).
   pid_t waitRespawn(const std::string& role, pid_t old, std::chrono::milliseconds timeout) const;
 
@@ -92,6 +97,10 @@ class ServerHarness {
 };
 
 // --- clients ---
+// UDP on 127.0.0.1: a bound socket, one datagram to `port`, one reply within timeout_ms.
+int UdpSocket();
+bool SendTo(int fd, int port, const std::string& msg);
+bool RecvOne(int fd, std::string* out, int timeout_ms);
 int ConnectTcp(int port, bool ipv6 = false);  // blocking socket, -1 on failure
 bool WriteAll(int fd, std::string_view bytes);
 // Reads exactly n bytes, false on EOF/error/timeout.
