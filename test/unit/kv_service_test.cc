@@ -6,11 +6,13 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 
 #include <gtest/gtest.h>
 
+#include "apps/kv/postgres_store.h"
 #include "apps/kv/sqlite_store.h"
 
 namespace solar::kv {
@@ -239,6 +241,37 @@ TEST_F(KvServiceTest, ABatchWhoseResultsWouldNotFitIsRefusedAndRolledBack) {
   KvResponse resp = call(r, 2000);
   EXPECT_EQ(resp.status(), TOO_LARGE);
   EXPECT_EQ(get("written").status(), NOT_FOUND);
+}
+
+TEST_F(KvServiceTest, GetsAndScansGoToTheReadStoreAndBatchesAndWritesToTheMainOne) {
+  // The read store is a second database here, so where an answer came from shows.
+  auto reads = std::make_unique<SqliteStore>(dir_ + "/replica.sqlite3", "kv", 1000, "NORMAL");
+  ASSERT_TRUE(reads->open().ok());
+  ASSERT_TRUE(reads->put("k", "from the replica").ok());
+  service_->setReadStore(std::move(reads));
+  ASSERT_EQ(put("k", "from the primary").status(), OK);
+  EXPECT_EQ(get("k").value(), "from the replica");
+  ASSERT_EQ(scan("k", 10).entries_size(), 1);
+  EXPECT_EQ(scan("k", 10).entries(0).value(), "from the replica");
+  KvRequest batch;
+  batch.mutable_batch()->add_ops()->mutable_get()->set_key("k");
+  const KvResponse b = call(batch);
+  ASSERT_EQ(b.results_size(), 1);
+  EXPECT_EQ(b.results(0).value(), "from the primary");
+}
+
+TEST_F(KvServiceTest, AReadStoreThatCannotConnectSendsReadsToTheMainStore) {
+  // TEST-NET-1 (RFC 5737): nothing answers, so every attempt times out.
+  service_->setReadStore(
+      std::make_unique<PostgresStore>("host=192.0.2.1 port=5432 dbname=x user=x", "kv", 100, 100, "test"));
+  ASSERT_EQ(put("k", "v").status(), OK);
+  const KvResponse first = get("k");
+  EXPECT_EQ(first.status(), OK) << first.error();
+  EXPECT_EQ(first.value(), "v");
+  // Within the back-off no new attempt is made: the read is not slowed down.
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(get("k").value(), "v");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(80));
 }
 
 TEST(KvPrefixRange, CoversExactlyTheKeysWithThePrefix) {

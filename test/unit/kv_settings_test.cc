@@ -81,8 +81,22 @@ TEST(KvSettings, TheBackendDescriptionHidesPasswords) {
   EXPECT_EQ(DescribeBackend(s), "postgres password=*** host=db");
   s.postgres_dsn = "postgresql://app:s3cret@db:5432/x";
   EXPECT_EQ(DescribeBackend(s), "postgres postgresql://app:***@db:5432/x");
+  s.postgres_read_dsn = "host=a,b password=x target_session_attrs=prefer-standby";
+  EXPECT_EQ(DescribeBackend(s), "postgres postgresql://app:***@db:5432/x, reads from host=a,b password=*** "
+                                "target_session_attrs=prefer-standby");
   s.backend = KvConfig::SQLITE;
   EXPECT_EQ(DescribeBackend(s), "sqlite var/kv/kv.sqlite3");
+}
+
+TEST(KvSettings, AReadDsnIsCheckedLikeTheMainOneAndNeedsThePostgresBackend) {
+  KvSettings s;
+  EXPECT_EQ(Resolve("kv { backend: POSTGRES postgres_dsn: \"host=a\" postgres_read_dsn: \"host=b\" }", &s), "");
+  EXPECT_EQ(s.postgres_read_dsn, "host=b");
+  EXPECT_EQ(Resolve("kv { backend: POSTGRES postgres_dsn: \"host=a\" postgres_read_dsn: \"host=b bogus=1\" }", &s)
+                .rfind("kv.postgres_read_dsn: ", 0),
+            0u);
+  EXPECT_EQ(Resolve("kv { postgres_read_dsn: \"host=b\" }", &s),
+            "kv.postgres_read_dsn is set, but the backend is not POSTGRES");
 }
 
 }  // namespace

@@ -2,11 +2,18 @@
 // a temp dir, and a real PostgreSQL server that the test starts as an
 // unprivileged user (test/support/postgres_harness.h), once for the suite.
 // Every behaviour is checked on both, so the backends stay interchangeable.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -343,6 +350,104 @@ TEST_F(KvPostgresStore, AnUnreachableServerFailsWithinTheConnectTimeout) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_EQ(r.code, StoreResult::kUnavailable) << r.message;
   EXPECT_LT(ms, 2000);
+}
+
+// A host that takes the connection and then never answers (a hung or
+// frozen server): a listening socket nobody accepts from. The kernel
+// completes the handshake, libpq sends its start-up packet and waits.
+class SilentHost {
+ public:
+  SilentHost() {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || listen(fd_, 16) != 0 ||
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      ADD_FAILURE() << "cannot set up the silent host: " << std::strerror(errno);
+    }
+    port_ = ntohs(a.sin_port);
+  }
+  ~SilentHost() { ::close(fd_); }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+TEST_F(KvPostgresStore, AMultiHostDsnSkipsAHostThatNeverAnswersWithinItsOwnTimeout) {
+  // libpq alone would spend the whole attempt on the silent first host. Each
+  // host gets the connect timeout.
+  SilentHost silent;
+  const std::string dsn = "host=127.0.0.1,127.0.0.1 port=" + std::to_string(silent.port()) + "," +
+                          std::to_string(pg_->port()) + " dbname=postgres user=postgres target_session_attrs=read-write";
+  PostgresStore store(dsn, "kv", 300, 5000, "test");
+  auto t0 = std::chrono::steady_clock::now();
+  const StoreResult r = store.open();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_TRUE(r.ok()) << r.message;
+  EXPECT_GE(ms, 250);
+  EXPECT_LT(ms, 2000);
+  ASSERT_TRUE(store.put("multi", "host").ok());
+  // The next attempt starts with the host that answered.
+  t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(store.open().ok());
+  ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(ms, 250);
+}
+
+TEST_F(KvPostgresStore, WhenNoHostAnswersTheErrorNamesEachHost) {
+  SilentHost silent;
+  const std::string dsn =
+      "host=localhost,127.0.0.1 port=" + std::to_string(silent.port()) + " dbname=x user=x";
+  PostgresStore store(dsn, "kv", 100, 100, "test");
+  const StoreResult r = store.open();
+  const std::string port = std::to_string(silent.port());
+  EXPECT_EQ(r.code, StoreResult::kUnavailable);
+  EXPECT_NE(r.message.find("localhost:" + port + ": no answer within 100 ms"), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("127.0.0.1:" + port + ": no answer within 100 ms"), std::string::npos) << r.message;
+}
+
+TEST_F(KvPostgresStore, PreferStandbyTakesThePrimaryWhenNoStandbyExists) {
+  const std::string dsn = "host=192.0.2.1,127.0.0.1 port=5432," + std::to_string(pg_->port()) +
+                          " dbname=postgres user=postgres target_session_attrs=prefer-standby";
+  PostgresStore store(dsn, "kv", 200, 5000, "test");
+  const StoreResult r = store.open();
+  ASSERT_TRUE(r.ok()) << r.message;
+  std::string v;
+  EXPECT_NE(store.get("anything", &v).code, StoreResult::kUnavailable);
+}
+
+TEST_F(KvPostgresStore, AWriteRefusedByAServerTurnedReadOnlyDropsTheConnectionUntilItIsWritable) {
+  // What a demoted primary looks like to a connection that stays up: every
+  // write fails with SQLSTATE 25006. The store must let go of it, and a
+  // read-write DSN must refuse to settle on it again.
+  const std::string dsn = pg_->dsn() + " target_session_attrs=read-write";
+  PostgresStore store(dsn, "kv", 2000, 5000, "test");
+  ASSERT_TRUE(store.open().ok());
+  ASSERT_EQ(pg_->exec("ALTER SYSTEM SET default_transaction_read_only = on"), "");
+  ASSERT_EQ(pg_->exec("SELECT pg_reload_conf()"), "");
+  StoreResult r;
+  for (int i = 0; i < 50; ++i) {  // the reload reaches the session at its next statement
+    r = store.put("k", "v");
+    if (!r.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_TRUE(store.open().ok());
+  }
+  const std::string reset = pg_->exec("ALTER SYSTEM RESET default_transaction_read_only");
+  EXPECT_EQ(r.code, StoreResult::kUnavailable) << r.message;
+  EXPECT_NE(r.message.find("25006"), std::string::npos) << r.message;
+  EXPECT_FALSE(store.isOpen());
+  // Still read-only: the read-write DSN does not connect.
+  const StoreResult again = store.open();
+  EXPECT_EQ(again.code, StoreResult::kUnavailable) << again.message;
+  ASSERT_EQ(reset, "");
+  ASSERT_EQ(pg_->exec("SELECT pg_reload_conf()"), "");
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(store.open().ok());
+  EXPECT_TRUE(store.put("k", "v").ok());
 }
 
 }  // namespace

@@ -60,7 +60,35 @@ KeyRange PrefixRange(std::string_view prefix, std::string_view start_after) {
 KvService::KvService(const KvSettings& settings, std::unique_ptr<KvStore> store, std::string label, Clock clock)
     : settings_(settings), store_(std::move(store)), label_(std::move(label)),
       clock_(clock ? std::move(clock) : Clock(SteadyMs)),
-      backoff_(settings.reconnect_min_ms, settings.reconnect_max_ms) {}
+      backoff_(settings.reconnect_min_ms, settings.reconnect_max_ms),
+      read_backoff_(settings.reconnect_min_ms, settings.reconnect_max_ms) {}
+
+void KvService::setReadStore(std::unique_ptr<KvStore> store) { read_store_ = std::move(store); }
+
+bool KvService::runOnReadStore(const KvRequest& request, size_t reply_budget, KvResponse* out) {
+  if (!read_store_->isOpen()) {
+    if (!read_backoff_.due(clock_())) return false;
+    StoreResult r = read_store_->open();
+    if (!r.ok()) {
+      read_backoff_.failed(clock_());
+      LOG(WARNING) << label_ << ": read connection: " << r.message << "; reads use the main connection, next attempt in "
+                   << read_backoff_.delayMs() << " ms";
+      return false;
+    }
+    read_backoff_.succeeded();
+    LOG(INFO) << label_ << ": read connection open";
+  }
+  const StoreResult r = request.has_get() ? run(*read_store_, request.get(), reply_budget, out)
+                                          : run(*read_store_, request.scan(), reply_budget, out);
+  if (r.code == StoreResult::kUnavailable) {
+    LOG(WARNING) << label_ << ": read connection: " << r.message << "; this read goes to the main connection";
+    out->Clear();
+    out->set_id(request.id());
+    return false;
+  }
+  if (r.code == StoreResult::kError) fail(r, out);
+  return true;
+}
 
 StoreResult KvService::start() {
   StoreResult r = store_->open();
@@ -193,23 +221,26 @@ void KvService::handle(const KvRequest& request, size_t reply_budget, KvResponse
                              "server does not know)"};
   }
   if (c.status != OK) return SetError(c.status, std::move(c.error), out);
+  // Before the main store is looked at: reads from a standby go on while the
+  // primary is down.
+  if (read_store_ && (request.has_get() || request.has_scan()) && runOnReadStore(request, reply_budget, out)) return;
   if (!ensureOpen(out)) return;
 
   StoreResult r;
   switch (request.op_case()) {
-    case KvRequest::kGet: r = run(request.get(), reply_budget, out); break;
+    case KvRequest::kGet: r = run(*store_, request.get(), reply_budget, out); break;
     case KvRequest::kPut: r = run(request.put(), out); break;
     case KvRequest::kDel: r = run(request.del(), out); break;
-    case KvRequest::kScan: r = run(request.scan(), reply_budget, out); break;
+    case KvRequest::kScan: r = run(*store_, request.scan(), reply_budget, out); break;
     case KvRequest::kBatch: return runBatch(request.batch(), reply_budget, out);
     case KvRequest::OP_NOT_SET: break;
   }
   if (r.code == StoreResult::kUnavailable || r.code == StoreResult::kError) fail(r, out);
 }
 
-StoreResult KvService::run(const Get& op, size_t reply_budget, KvResponse* out) {
+StoreResult KvService::run(KvStore& store, const Get& op, size_t reply_budget, KvResponse* out) {
   std::string value;
-  StoreResult r = store_->get(op.key(), &value);
+  StoreResult r = store.get(op.key(), &value);
   if (r.code == StoreResult::kNotFound) {
     SetError(NOT_FOUND, "key not found", out);
   } else if (r.ok() && value.size() + kResponseOverhead > reply_budget) {
@@ -238,11 +269,11 @@ StoreResult KvService::run(const Del& op, KvResponse* out) {
   return r;
 }
 
-StoreResult KvService::run(const Scan& op, size_t reply_budget, KvResponse* out) {
+StoreResult KvService::run(KvStore& store, const Scan& op, size_t reply_budget, KvResponse* out) {
   const size_t limit = op.limit() == 0 ? settings_.default_scan_limit : op.limit();
   std::vector<ScanRow> rows;
   // One row more than asked for says whether there are more.
-  StoreResult r = store_->scan(PrefixRange(op.prefix(), op.start_after()), limit + 1, op.keys_only(), &rows);
+  StoreResult r = store.scan(PrefixRange(op.prefix(), op.start_after()), limit + 1, op.keys_only(), &rows);
   if (!r.ok()) return r;
   size_t used = kResponseOverhead;
   size_t i = 0;
@@ -278,10 +309,10 @@ void KvService::runBatch(const Batch& batch, size_t reply_budget, KvResponse* ou
     const Op& op = batch.ops(i);
     KvResponse* result = out->add_results();
     switch (op.op_case()) {
-      case Op::kGet: r = run(op.get(), reply_budget, result); break;
+      case Op::kGet: r = run(*store_, op.get(), reply_budget, result); break;
       case Op::kPut: r = run(op.put(), result); break;
       case Op::kDel: r = run(op.del(), result); break;
-      case Op::kScan: r = run(op.scan(), reply_budget, result); break;
+      case Op::kScan: r = run(*store_, op.scan(), reply_budget, result); break;
       case Op::OP_NOT_SET: break;  // refused by checkBatch
     }
     if (r.code == StoreResult::kUnavailable || r.code == StoreResult::kError) {

@@ -43,6 +43,11 @@ class KvService {
 
   KvStore& store() { return *store_; }
 
+  // Where single gets and scans go first (kv.postgres_read_dsn): opened on
+  // the first read, with its own back-off; while it is down, reads use the
+  // main store. Batches always use the main store.
+  void setReadStore(std::unique_ptr<KvStore> store);
+
  private:
   struct Check {
     Status status = OK;
@@ -57,10 +62,13 @@ class KvService {
 
   // Each runs one operation and fills `out` (status, error and data); the
   // return value is the store's verdict, for the batch to stop on.
-  StoreResult run(const Get& op, size_t reply_budget, KvResponse* out);
+  StoreResult run(KvStore& store, const Get& op, size_t reply_budget, KvResponse* out);
   StoreResult run(const Put& op, KvResponse* out);
   StoreResult run(const Del& op, KvResponse* out);
-  StoreResult run(const Scan& op, size_t reply_budget, KvResponse* out);
+  StoreResult run(KvStore& store, const Scan& op, size_t reply_budget, KvResponse* out);
+  // A get or scan on the read store: false when it is down (or goes down on
+  // this request), and the main store should answer instead.
+  bool runOnReadStore(const KvRequest& request, size_t reply_budget, KvResponse* out);
   void runBatch(const Batch& batch, size_t reply_budget, KvResponse* out);
 
   // Opens the store when it is closed and the back-off allows; false (with
@@ -75,6 +83,8 @@ class KvService {
   Clock clock_;
   ReconnectBackoff backoff_;
   std::string last_error_;
+  std::unique_ptr<KvStore> read_store_;
+  ReconnectBackoff read_backoff_;
 };
 
 // Status of a store result: OK, NOT_FOUND, UNAVAILABLE or INTERNAL.

@@ -34,6 +34,19 @@ std::string Take(const char* field, uint64_t value, uint64_t lo, uint64_t hi, T*
   return "";
 }
 
+std::string CheckDsn(const char* field, const std::string& dsn) {
+  char* why = nullptr;
+  PQconninfoOption* options = PQconninfoParse(dsn.c_str(), &why);
+  if (options != nullptr) {
+    PQconninfoFree(options);
+    return "";
+  }
+  std::string m = why ? why : "cannot parse";
+  PQfreemem(why);
+  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+  return std::string(field) + ": " + m;
+}
+
 }  // namespace
 
 std::string ResolveKvSettings(const Config& config, KvSettings* out, std::string* note) {
@@ -57,17 +70,15 @@ std::string ResolveKvSettings(const Config& config, KvSettings* out, std::string
   if (s.backend == KvConfig::POSTGRES && s.postgres_dsn.empty()) {
     return "kv.postgres_dsn is required with backend: POSTGRES (e.g. \"host=127.0.0.1 dbname=app user=solar\")";
   }
+  s.postgres_read_dsn = c.postgres_read_dsn();
+  if (!s.postgres_read_dsn.empty() && s.backend != KvConfig::POSTGRES) {
+    return "kv.postgres_read_dsn is set, but the backend is not POSTGRES";
+  }
   if (s.backend == KvConfig::POSTGRES) {
     // A typo in the DSN is a configuration error, not an outage to retry.
-    char* why = nullptr;
-    PQconninfoOption* options = PQconninfoParse(s.postgres_dsn.c_str(), &why);
-    if (options == nullptr) {
-      std::string m = why ? why : "cannot parse";
-      PQfreemem(why);
-      while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
-      return "kv.postgres_dsn: " + m;
-    }
-    PQconninfoFree(options);
+    std::string e = CheckDsn("kv.postgres_dsn", s.postgres_dsn);
+    if (e.empty() && !s.postgres_read_dsn.empty()) e = CheckDsn("kv.postgres_read_dsn", s.postgres_read_dsn);
+    if (!e.empty()) return e;
   }
   if (!c.table().empty()) {
     static const std::regex kTable("[a-z_][a-z0-9_]{0,62}");
@@ -139,20 +150,28 @@ std::string PasswordOf(const std::vector<std::pair<std::string, std::string>>& o
 
 std::string DescribeBackend(const KvSettings& settings) {
   if (settings.backend == KvConfig::SQLITE) return "sqlite " + settings.sqlite_path;
+  std::string out = "postgres " + DescribeDsn(settings.postgres_dsn);
+  if (!settings.postgres_read_dsn.empty()) out += ", reads from " + DescribeDsn(settings.postgres_read_dsn);
+  return out;
+}
+
+std::string DescribeDsn(const std::string& postgres_dsn) {
   // Never log a password: "password=..." in key/value form, "user:pw@" in a URI.
   static const std::regex kKeyword(R"(password\s*=\s*('([^'\\]|\\.)*'|\S+))");
   static const std::regex kUri(R"(^(postgres(ql)?://[^:/@]*):[^@]*@)");
-  std::string dsn = std::regex_replace(settings.postgres_dsn, kKeyword, "password=***");
+  std::string dsn = std::regex_replace(postgres_dsn, kKeyword, "password=***");
   dsn = std::regex_replace(dsn, kUri, "$1:***@");
   // The patterns miss forms libpq still reads a password from (a URI's query
   // may percent-encode the keyword: ?passw%6Frd=...; found by
   // test/fuzz/config_fuzz.cc). When what is left still carries one, describe
   // the options libpq read instead, with the password hidden.
   std::vector<std::pair<std::string, std::string>> original, left;
-  if (!ParseDsn(settings.postgres_dsn, &original) || PasswordOf(original).empty()) return "postgres " + dsn;
-  if (ParseDsn(dsn, &left) && PasswordOf(left) == "***") return "postgres " + dsn;
-  std::string out = "postgres";
-  for (const auto& [keyword, value] : original) out += " " + keyword + "=" + (keyword == "password" ? "***" : value);
+  if (!ParseDsn(postgres_dsn, &original) || PasswordOf(original).empty()) return dsn;
+  if (ParseDsn(dsn, &left) && PasswordOf(left) == "***") return dsn;
+  std::string out;
+  for (const auto& [keyword, value] : original) {
+    out += (out.empty() ? "" : " ") + keyword + "=" + (keyword == "password" ? "***" : value);
+  }
   return out;
 }
 

@@ -18,6 +18,7 @@ struct KvSettings {
   uint32_t sqlite_busy_timeout_ms = 5000;
   std::string sqlite_synchronous = "NORMAL";
   std::string postgres_dsn;
+  std::string postgres_read_dsn;  // "" = reads use postgres_dsn
   std::string table = "kv";
   uint32_t connect_timeout_ms = 2000;
   uint32_t request_timeout_ms = 5000;
@@ -42,6 +43,9 @@ struct KvSettings {
 std::string ResolveKvSettings(const Config& config, KvSettings* out, std::string* note);
 
 // "sqlite var/kv/kv.sqlite3" or "postgres host=... (password hidden)": for logs.
+// A postgres_read_dsn is added: "postgres host=a,b ..., reads from host=...".
 std::string DescribeBackend(const KvSettings& settings);
+// A DSN with its password hidden, whichever way it is written.
+std::string DescribeDsn(const std::string& postgres_dsn);
 
 }  // namespace solar::kv

@@ -76,5 +76,7 @@ class KvStore {
 
 // The backend `settings` names, not yet opened.
 std::unique_ptr<KvStore> MakeKvStore(const KvSettings& settings);
+// The store for reads (kv.postgres_read_dsn), or nullptr when none is set.
+std::unique_ptr<KvStore> MakeKvReadStore(const KvSettings& settings);
 
 }  // namespace solar::kv

@@ -32,6 +32,7 @@ class KvWorker : public Worker {
     if (!note.empty()) LOG(WARNING) << role << ": " << note;
 
     service_ = std::make_unique<KvService>(settings_, MakeKvStore(settings_), role);
+    if (auto reads = MakeKvReadStore(settings_)) service_->setReadStore(std::move(reads));
     StoreResult r = service_->start();
     if (r.ok()) {
       LOG(INFO) << role << ": serving " << DescribeBackend(settings_);

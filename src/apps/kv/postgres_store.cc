@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <algorithm>
 
 #include <glog/logging.h>
 
@@ -43,12 +44,90 @@ bool IsTransient(const char* sqlstate) {
   return cls == "08" || cls == "53" || cls == "57" || cls == "40";
 }
 
+std::vector<std::string> SplitList(const std::string& s) {
+  std::vector<std::string> out;
+  if (s.empty()) return out;
+  size_t from = 0;
+  for (;;) {
+    const size_t comma = s.find(',', from);
+    out.push_back(s.substr(from, comma == std::string::npos ? std::string::npos : comma - from));
+    if (comma == std::string::npos) return out;
+    from = comma + 1;
+  }
+}
+
+// The DSN's options, one set per host of a multi-host DSN. A DSN libpq cannot
+// parse, or whose host, hostaddr and port lists do not line up, stays whole
+// (libpq then reports the problem when it connects).
+void SplitHosts(const std::string& dsn, std::vector<PostgresStore::Options>* targets, std::vector<std::string>* names,
+                bool* prefer_standby, bool* unparsed) {
+  char* why = nullptr;
+  PQconninfoOption* parsed = PQconninfoParse(dsn.c_str(), &why);
+  PQfreemem(why);
+  if (parsed == nullptr) {
+    *unparsed = true;
+    targets->push_back({{"dbname", dsn}});
+    names->push_back("");
+    return;
+  }
+  PostgresStore::Options common;
+  std::vector<std::string> hosts, addrs, ports;
+  std::string attrs;
+  for (PQconninfoOption* o = parsed; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr) continue;
+    const std::string keyword = o->keyword;
+    if (keyword == "host") {
+      hosts = SplitList(o->val);
+    } else if (keyword == "hostaddr") {
+      addrs = SplitList(o->val);
+    } else if (keyword == "port") {
+      ports = SplitList(o->val);
+    } else if (keyword == "target_session_attrs") {
+      attrs = o->val;
+    } else {
+      common.emplace_back(keyword, o->val);
+    }
+  }
+  PQconninfoFree(parsed);
+  const size_t n = std::max(hosts.size(), addrs.size());
+  const bool lined_up = (hosts.empty() || hosts.size() == n) && (addrs.empty() || addrs.size() == n) &&
+                        (ports.size() <= 1 || ports.size() == n);
+  *prefer_standby = n > 1 && lined_up && attrs == "prefer-standby";
+  if (!*prefer_standby && !attrs.empty()) common.emplace_back("target_session_attrs", attrs);
+  if (n <= 1 || !lined_up) {
+    PostgresStore::Options whole = common;
+    for (auto [keyword, list] : {std::pair<const char*, const std::vector<std::string>*>{"host", &hosts},
+                                 {"hostaddr", &addrs}, {"port", &ports}}) {
+      std::string joined;
+      for (size_t i = 0; i < list->size(); ++i) joined += (i ? "," : "") + (*list)[i];
+      if (!list->empty()) whole.emplace_back(keyword, joined);
+    }
+    targets->push_back(std::move(whole));
+    names->push_back("");
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    PostgresStore::Options one = common;
+    const std::string host = hosts.empty() ? "" : hosts[i];
+    const std::string addr = addrs.empty() ? "" : addrs[i];
+    const std::string port = ports.empty() ? "" : ports.size() == 1 ? ports[0] : ports[i];
+    if (!host.empty()) one.emplace_back("host", host);
+    if (!addr.empty()) one.emplace_back("hostaddr", addr);
+    if (!port.empty()) one.emplace_back("port", port);
+    targets->push_back(std::move(one));
+    names->push_back((host.empty() ? addr.empty() ? "default host" : addr : host) + ":" +
+                     (port.empty() ? "5432" : port));
+  }
+}
+
 }  // namespace
 
 PostgresStore::PostgresStore(std::string dsn, std::string table, uint32_t connect_timeout_ms,
                              uint32_t request_timeout_ms, std::string application_name)
     : dsn_(std::move(dsn)), table_(std::move(table)), connect_timeout_ms_(connect_timeout_ms),
-      request_timeout_ms_(request_timeout_ms), application_name_(std::move(application_name)) {}
+      request_timeout_ms_(request_timeout_ms), application_name_(std::move(application_name)) {
+  SplitHosts(dsn_, &targets_, &target_names_, &prefer_standby_, &unparsed_);
+}
 
 PostgresStore::~PostgresStore() { close(); }
 
@@ -72,25 +151,65 @@ bool PostgresStore::waitSocket(bool for_write, int64_t deadline_ms) const {
   }
 }
 
-StoreResult PostgresStore::open() {
-  close();
-  // expand_dbname: the DSN (key=value or a postgresql:// URI) is expanded in
-  // place of "dbname"; fallback_application_name applies unless it names one.
-  const char* const keys[] = {"dbname", "fallback_application_name", nullptr};
-  const char* const values[] = {dsn_.c_str(), application_name_.c_str(), nullptr};
-  conn_.reset(PQconnectStartParams(keys, values, 1));
-  if (!conn_) return StoreResult::Unavailable("libpq: out of memory");
+std::string PostgresStore::connectTo(const Options& options) {
+  std::vector<const char*> keys, values;
+  bool named = false;
+  for (const auto& [keyword, value] : options) {
+    keys.push_back(keyword.c_str());
+    values.push_back(value.c_str());
+    named = named || keyword == "fallback_application_name";
+  }
+  if (!named) {
+    keys.push_back("fallback_application_name");
+    values.push_back(application_name_.c_str());
+  }
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+  // expand_dbname only for a DSN that PQconninfoParse refused: libpq then
+  // says why, in its own words.
+  conn_.reset(PQconnectStartParams(keys.data(), values.data(), unparsed_ ? 1 : 0));
+  if (!conn_) return "libpq: out of memory";
   const int64_t deadline = NowMs() + connect_timeout_ms_;
   PostgresPollingStatusType st = PGRES_POLLING_WRITING;
   while (PQstatus(conn_.get()) != CONNECTION_BAD && st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
     if (!waitSocket(st == PGRES_POLLING_WRITING, deadline)) {
-      return lost("cannot connect to PostgreSQL: no answer within " + std::to_string(connect_timeout_ms_) + " ms");
+      close();
+      return "no answer within " + std::to_string(connect_timeout_ms_) + " ms";
     }
     st = PQconnectPoll(conn_.get());
   }
   if (PQstatus(conn_.get()) != CONNECTION_OK) {
-    return lost("cannot connect to PostgreSQL: " + OneLine(PQerrorMessage(conn_.get())));
+    std::string why = OneLine(PQerrorMessage(conn_.get()));
+    close();
+    return why;
   }
+  return "";
+}
+
+StoreResult PostgresStore::open() {
+  close();
+  std::string why;
+  const size_t n = targets_.size();
+  for (int pass = 0; pass < (prefer_standby_ ? 2 : 1); ++pass) {
+    for (size_t k = 0; k < n; ++k) {
+      const size_t i = (preferred_ + k) % n;
+      Options options = targets_[i];
+      if (prefer_standby_) options.emplace_back("target_session_attrs", pass == 0 ? "standby" : "any");
+      const std::string failed = connectTo(options);
+      if (failed.empty()) {
+        if (i != preferred_ && n > 1) LOG(INFO) << "PostgreSQL: connected to " << target_names_[i];
+        preferred_ = i;
+        return prepareSession();
+      }
+      if (!why.empty()) why += "; ";
+      why += n > 1 ? target_names_[i] + (prefer_standby_ && pass == 0 ? " (as a standby)" : "") + ": " + failed
+                   : failed;
+    }
+  }
+  return lost("cannot connect to PostgreSQL: " + why);
+}
+
+StoreResult PostgresStore::prepareSession() {
   if (PQsetnonblocking(conn_.get(), 1) != 0) return lost("libpq: PQsetnonblocking failed");
   // Server notices (e.g. "relation already exists, skipping") go to the log as
   // one line each, not raw to stderr.
@@ -191,6 +310,13 @@ StoreResult PostgresStore::classify(const PGresult* r, const char* what) {
   const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
   const std::string m = std::string("PostgreSQL ") + what + ": " + OneLine(PQresultErrorMessage(r)) + " (SQLSTATE " +
                         (state ? state : "?") + ")";
+  if (state != nullptr && std::strcmp(state, "25006") == 0) {
+    // read_only_sql_transaction: this server took no writes (a standby, or a
+    // primary that a failover demoted). Drop the connection, so that the next
+    // attempt looks for the primary again (target_session_attrs=read-write).
+    last_not_run_ = true;
+    return lost(m + "; the server is read-only (a standby, or a demoted primary): reconnecting");
+  }
   return IsTransient(state) ? StoreResult::Unavailable(m) : StoreResult::Error(m);
 }
 

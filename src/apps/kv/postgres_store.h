@@ -7,6 +7,15 @@
 // costs a request at most that long, never a hung worker. A call that times
 // out or finds the connection broken closes it and returns kUnavailable; the
 // caller (KvService) re-opens with back-off.
+//
+// A multi-host DSN ("host=a,b port=5432,5432 target_session_attrs=read-write",
+// the shape of a Patroni cluster) is tried one host at a time, each with its
+// own connect timeout, starting with the host that answered last: libpq's own
+// walk over the hosts has no per-host timeout in non-blocking mode, so one
+// host that silently drops packets would use up the whole attempt and the
+// live primary behind it would never be tried. A write refused because the
+// server has become read-only (a primary demoted under us) closes the
+// connection like a lost one, so the next attempt finds the new primary.
 // Runs in: KV worker processes.
 #pragma once
 
@@ -14,6 +23,8 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "apps/kv/kv_store.h"
 
@@ -21,6 +32,8 @@ namespace solar::kv {
 
 class PostgresStore : public KvStore {
  public:
+  using Options = std::vector<std::pair<std::string, std::string>>;  // libpq keyword -> value
+
   // `application_name` shows in pg_stat_activity unless the DSN sets one.
   PostgresStore(std::string dsn, std::string table, uint32_t connect_timeout_ms, uint32_t request_timeout_ms,
                 std::string application_name);
@@ -67,6 +80,10 @@ class PostgresStore : public KvStore {
                                const int* formats, Result* out);
   StoreResult execSimple(const std::string& sql, const char* what);
   StoreResult prepare(const char* name, const std::string& sql, int n, const Oid* types);
+  // One host's connection attempt (all of libpq's options in `options`),
+  // bounded by the connect timeout: "" when connected, else why not.
+  std::string connectTo(const Options& options);
+  StoreResult prepareSession();
   StoreResult classify(const PGresult* r, const char* what);
   StoreResult lost(const std::string& why);
   StoreResult timedOut(const std::string& why);  // lost(), and no retry of the statement
@@ -76,6 +93,15 @@ class PostgresStore : public KvStore {
   const uint32_t connect_timeout_ms_;
   const uint32_t request_timeout_ms_;
   const std::string application_name_;
+  // The DSN split per host: libpq's options for each, in the DSN's order (one
+  // entry for a single-host DSN, or one libpq could not split).
+  std::vector<Options> targets_;
+  std::vector<std::string> target_names_;  // "a:5432", for messages
+  // prefer-standby: a first pass over the hosts asks for a standby, a second
+  // takes any (libpq's meaning of the option, kept across the split).
+  bool prefer_standby_ = false;
+  bool unparsed_ = false;  // PQconninfoParse refused the DSN: handed to libpq whole
+  size_t preferred_ = 0;  // the target that connected last
   std::unique_ptr<PGconn, ConnCloser> conn_;
   // Set when the last statement provably did not run: it could not be sent,
   // or the server had ended the session first (SQLSTATE class 57P, operator
