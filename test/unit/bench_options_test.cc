@@ -3,6 +3,10 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
+#include <cstdlib>
+
 #include <gtest/gtest.h>
 
 #include "../../tools/bench/options.h"
@@ -221,6 +225,30 @@ TEST(BenchOptions, CountsTakeDecimalSuffixes) {
   EXPECT_EQ(v, 3'000'000);
   EXPECT_FALSE(ParseCount("3m", &v));  // m would read as milli or mega: refuse it
   EXPECT_FALSE(ParseCount("k", &v));
+}
+
+TEST(BenchOptions, AKvLedgerCheckSendsOneGetPerKeyAndNeedsTheKvWorkload) {
+  char path[] = "/tmp/solar-ledger-options-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, "ledger:0000000000000001\nledger:0000000000000002\n", 48), 48);
+  close(fd);
+  const ParseResult r = Parse({"--workload", "kv", "--kv-check-ledger", path, "127.0.0.1:7700"});
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.options.requests, 2u);
+  ASSERT_NE(r.options.kv_check_keys, nullptr);
+  EXPECT_EQ((*r.options.kv_check_keys)[1], "ledger:0000000000000002");
+  EXPECT_EQ(Parse({"--kv-check-ledger", path, "127.0.0.1:7700"}).error,
+            "--kv-ledger and --kv-check-ledger need --workload kv");
+  EXPECT_EQ(Parse({"--workload", "kv", "--kv-check-ledger", path, "--kv-ledger", path, "127.0.0.1:7700"}).error,
+            "--kv-ledger and --kv-check-ledger do not go together");
+  unlink(path);
+  EXPECT_EQ(Parse({"--workload", "kv", "--kv-check-ledger", path, "127.0.0.1:7700"}).error.rfind(
+                "kv check ledger: cannot read", 0),
+            0u);
+  EXPECT_EQ(Parse({"--workload", "kv", "--kv-ledger", "/nonexistent-dir/ledger", "127.0.0.1:7700"}).error.rfind(
+                "kv ledger: cannot append to", 0),
+            0u);
 }
 
 }  // namespace

@@ -3,6 +3,15 @@
 // and its reply check must accept exactly the right answers.
 #include "../../tools/bench/kv_workload.h"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "kv.pb.h"
@@ -112,6 +121,81 @@ TEST(KvBenchWorkload, ValuesArePerKeyAndPrefixConsistent) {
   EXPECT_GE(s, 10u);
   EXPECT_LE(s, 20u);
   EXPECT_EQ(BenchValueSize(3, 10, 20), s);
+}
+
+std::string Reply(const kv::KvRequest& request, kv::Status status, const std::string& value = "") {
+  kv::KvResponse r;
+  r.set_id(request.id());
+  r.set_status(status);
+  r.set_value(value);
+  return r.SerializeAsString();
+}
+
+TEST(KvBenchWorkload, TheLedgerRecordsExactlyTheAcknowledgedPutsAndReadsThemBack) {
+  char path[] = "/tmp/solar-ledger-test-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  WorkloadParams p = Params(0.5, 10, 20);
+  p.kv_ledger = path;
+  std::vector<std::string> acked;
+  {
+    KvWorkload w(p);
+    Rng rng(3);
+    std::string bytes;
+    int refused = 0;
+    for (int i = 0; i < 400; ++i) {
+      w.makeRequest(rng, &bytes);
+      kv::KvRequest r;
+      ASSERT_TRUE(r.ParseFromString(bytes));
+      if (r.has_put()) {
+        ASSERT_EQ(r.put().key().rfind("ledger:", 0), 0u) << "a ledger run writes fresh keys";
+        EXPECT_EQ(w.checkReply(bytes, Reply(r, kv::OK)), ReplyCheck::kOk);
+        if (i % 3 == 0) {  // the server refused this one: not acknowledged, not in the ledger
+          ++refused;
+          continue;
+        }
+        w.acknowledged(bytes);
+        acked.push_back(r.put().key());
+      } else {
+        // A read-back: only of a key acknowledged before, and NOT_FOUND is a lost write.
+        ASSERT_TRUE(r.has_get());
+        EXPECT_NE(std::find(acked.begin(), acked.end(), r.get().key()), acked.end()) << r.get().key();
+        uint64_t h = 0;
+        ASSERT_TRUE(KvWorkload::LedgerIndex(r.get().key(), &h));
+        EXPECT_EQ(w.checkReply(bytes, Reply(r, kv::NOT_FOUND)), ReplyCheck::kMismatch);
+        EXPECT_EQ(w.checkReply(bytes, Reply(r, kv::OK, BenchValue(h, 20))), ReplyCheck::kOk);
+        EXPECT_EQ(w.checkReply(bytes, Reply(r, kv::OK, BenchValue(h + 1, 20))), ReplyCheck::kMismatch);
+      }
+    }
+    EXPECT_GT(refused, 0);
+  }  // the destructor writes what is pending
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  unlink(path);
+  EXPECT_EQ(lines, acked);
+}
+
+TEST(KvBenchWorkload, ACheckReadsEveryLedgerKeyOnceAcrossInstances) {
+  const std::vector<std::string> keys = {LedgerKey(1), LedgerKey(2), LedgerKey(3), LedgerKey(4)};
+  std::atomic<size_t> next{0};
+  WorkloadParams p = Params(0.9, 10, 20);
+  p.kv_check_keys = &keys;
+  p.kv_check_next = &next;
+  KvWorkload a(p), b(p);
+  Rng rng(1);
+  std::vector<std::string> asked;
+  std::string bytes;
+  for (int i = 0; i < 4; ++i) {
+    (i % 2 ? a : b).makeRequest(rng, &bytes);
+    kv::KvRequest r;
+    ASSERT_TRUE(r.ParseFromString(bytes));
+    ASSERT_TRUE(r.has_get());
+    asked.push_back(r.get().key());
+    EXPECT_EQ(a.checkReply(bytes, Reply(r, kv::NOT_FOUND)), ReplyCheck::kMismatch) << "a missing key is a lost write";
+  }
+  EXPECT_EQ(asked, keys);
 }
 
 }  // namespace

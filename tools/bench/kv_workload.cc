@@ -1,5 +1,11 @@
 #include "kv_workload.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
 #include <memory>
 
 namespace solar::bench {
@@ -143,17 +149,79 @@ bool DecodeResponse(std::string_view in, ResponseView* out) {
 
 }  // namespace kvwire
 
+namespace {
+
+constexpr size_t kLedgerFlushBytes = 4096;
+constexpr size_t kAckedKept = 4096;
+
+}  // namespace
+
 KvWorkload::KvWorkload(const WorkloadParams& params)
     : get_ratio_(params.kv_get_ratio), keys_(params.kv_keys == 0 ? 1 : params.kv_keys),
-      size_min_(params.size_min), size_max_(params.size_max) {}
+      size_min_(params.size_min), size_max_(params.size_max), check_keys_(params.kv_check_keys),
+      check_next_(params.kv_check_next) {
+  if (!params.kv_ledger.empty()) {
+    // O_APPEND: every thread's instance appends whole lines to the one file.
+    ledger_fd_ = ::open(params.kv_ledger.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (ledger_fd_ < 0) std::perror(("solar-bench: opening the ledger " + params.kv_ledger).c_str());
+  }
+}
+
+KvWorkload::~KvWorkload() {
+  flushLedger();
+  if (ledger_fd_ >= 0) ::close(ledger_fd_);
+}
+
+void KvWorkload::flushLedger() {
+  size_t done = 0;
+  while (ledger_fd_ >= 0 && done < ledger_pending_.size()) {
+    const ssize_t n = ::write(ledger_fd_, ledger_pending_.data() + done, ledger_pending_.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      std::perror("solar-bench: writing the ledger");
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  ledger_pending_.clear();
+}
+
+void KvWorkload::acknowledged(std::string_view request) {
+  if (ledger_fd_ < 0) return;
+  kvwire::RequestView req;
+  uint64_t h = 0;
+  if (!kvwire::DecodeRequest(request, &req) || !req.is_put || !LedgerIndex(req.key, &h)) return;
+  ledger_pending_.append(req.key.data(), req.key.size()).push_back('\n');
+  if (acked_.size() < kAckedKept) {
+    acked_.emplace_back(req.key);
+  } else {
+    acked_[acked_next_++ % kAckedKept].assign(req.key.data(), req.key.size());
+  }
+  if (ledger_pending_.size() >= kLedgerFlushBytes) flushLedger();
+}
 
 void KvWorkload::makeRequest(Rng& rng, std::string* request) {
+  const uint64_t id = next_id_++;
+  if (check_keys_ != nullptr) {
+    const size_t i = check_next_->fetch_add(1, std::memory_order_relaxed);
+    *request = kvwire::EncodeGet(id, (*check_keys_)[i % check_keys_->size()]);
+    return;
+  }
+  if (ledger_fd_ >= 0) {
+    const bool read_back = static_cast<double>(rng.next() >> 11) * 0x1.0p-53 < get_ratio_ && !acked_.empty();
+    if (read_back) {
+      *request = kvwire::EncodeGet(id, acked_[rng.uniform(0, acked_.size() - 1)]);
+    } else {
+      const uint64_t h = rng.next();
+      *request = kvwire::EncodePut(id, LedgerKey(h), BenchValue(h, BenchValueSize(h, size_min_, size_max_)));
+    }
+    return;
+  }
   const uint64_t index = rng.uniform(0, keys_ - 1);
   // 53 random bits give a uniform double in [0, 1).
   const bool is_get = static_cast<double>(rng.next() >> 11) * 0x1.0p-53 < get_ratio_;
-  // A distinct id per request: over UDP, where replies can come back in any
-  // order, checkReply pairs a reply with its request by id.
-  const uint64_t id = next_id_++;
+  // A distinct id per request (above): over UDP, where replies can come back
+  // in any order, checkReply pairs a reply with its request by id.
   const std::string key = BenchKey(index);
   *request = is_get ? kvwire::EncodeGet(id, key)
                     : kvwire::EncodePut(id, key, BenchValue(index, BenchValueSize(index, size_min_, size_max_)));
@@ -171,6 +239,20 @@ bool KvWorkload::KeyIndex(std::string_view key, uint64_t* index) {
   return true;
 }
 
+bool KvWorkload::LedgerIndex(std::string_view key, uint64_t* h) {
+  constexpr std::string_view kPrefix = "ledger:";
+  if (key.size() != kPrefix.size() + 16 || key.substr(0, kPrefix.size()) != kPrefix) return false;
+  uint64_t v = 0;
+  for (size_t i = kPrefix.size(); i < key.size(); ++i) {
+    const char c = key[i];
+    const int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (digit < 0) return false;
+    v = v * 16 + static_cast<uint64_t>(digit);
+  }
+  *h = v;
+  return true;
+}
+
 ReplyCheck KvWorkload::checkReply(std::string_view request, std::string_view reply) const {
   kvwire::RequestView req;
   kvwire::ResponseView resp;
@@ -178,9 +260,11 @@ ReplyCheck KvWorkload::checkReply(std::string_view request, std::string_view rep
     return ReplyCheck::kMismatch;
   }
   if (req.is_put) return resp.status == kvwire::kStatusOk ? ReplyCheck::kOk : ReplyCheck::kMismatch;
-  if (resp.status == kvwire::kStatusNotFound) return ReplyCheck::kOk;  // not written yet
   uint64_t index = 0;
-  if (resp.status != kvwire::kStatusOk || !KeyIndex(req.key, &index)) return ReplyCheck::kMismatch;
+  // A ledger key is read only after its put was acknowledged: it must be there.
+  const bool ledger = LedgerIndex(req.key, &index);
+  if (resp.status == kvwire::kStatusNotFound) return ledger ? ReplyCheck::kMismatch : ReplyCheck::kOk;
+  if (resp.status != kvwire::kStatusOk || !(ledger || KeyIndex(req.key, &index))) return ReplyCheck::kMismatch;
   // The value must be what some writer of this key wrote. Its size may come
   // from another run's -s, so check the bytes against the reply's own length.
   return resp.value == BenchValue(index, resp.value.size()) ? ReplyCheck::kOk : ReplyCheck::kMismatch;

@@ -8,6 +8,13 @@
 // Keys and values are a function of the key's index (BenchKey, BenchValue),
 // so any writer (this bench, solar-cli bench-direct-pg, an earlier run)
 // leaves values a later get can check.
+//
+// With a ledger (--kv-ledger FILE) every put writes a fresh key, LedgerKey(h)
+// for a random h, and each one the server acknowledged is appended to FILE;
+// gets then read back keys this instance saw acknowledged, so NOT_FOUND or a
+// wrong value is a lost write, counted as a failed request. --kv-check-ledger
+// FILE reads every key of such a file back once, at the end of a failover
+// test, say.
 // Runs in: solar-bench load threads (one instance each), solar-cli.
 #pragma once
 
@@ -15,6 +22,7 @@
 #include <cstdio>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "workload.h"
 
@@ -24,6 +32,13 @@ namespace solar::bench {
 inline std::string BenchKey(uint64_t index) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "bench:%010llu", static_cast<unsigned long long>(index));
+  return buf;
+}
+
+// "ledger:00000000deadbeef": a key that was written once, by a ledger run.
+inline std::string LedgerKey(uint64_t h) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "ledger:%016llx", static_cast<unsigned long long>(h));
   return buf;
 }
 
@@ -85,16 +100,29 @@ class KvWorkload : public Workload {
 
   void makeRequest(Rng& rng, std::string* request) override;
   ReplyCheck checkReply(std::string_view request, std::string_view reply) const override;
+  void acknowledged(std::string_view request) override;
+  ~KvWorkload() override;
 
- private:
   // Parses BenchKey's digits back; false for any other key.
   static bool KeyIndex(std::string_view key, uint64_t* index);
+  // Parses LedgerKey's hex digits back; false for any other key.
+  static bool LedgerIndex(std::string_view key, uint64_t* h);
+
+ private:
+  void flushLedger();
 
   double get_ratio_;
   uint64_t keys_;
   size_t size_min_;
   size_t size_max_;
   uint64_t next_id_ = 1;
+
+  int ledger_fd_ = -1;
+  std::string ledger_pending_;       // acknowledged keys not yet written, one per line
+  std::vector<std::string> acked_;  // recently acknowledged keys, for the gets to read back
+  size_t acked_next_ = 0;
+  const std::vector<std::string>* check_keys_ = nullptr;
+  std::atomic<size_t>* check_next_ = nullptr;
 };
 
 }  // namespace solar::bench

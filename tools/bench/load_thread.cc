@@ -102,6 +102,9 @@ bool LoadLoop::init() {
   params.line_safe = o.proto == Proto::kLine;
   params.kv_get_ratio = o.kv_get_ratio;
   params.kv_keys = o.kv_keys;
+  params.kv_ledger = o.kv_ledger;
+  params.kv_check_keys = o.kv_check_keys.get();
+  params.kv_check_next = &plan_.kv_check_next;
   workload_ = WorkloadRegistry::Instance().make(o.workload, params);
   codec_ = MakeCodec(o.proto);
   if (!workload_) return false;  // the options were checked against the registry

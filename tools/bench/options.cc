@@ -6,7 +6,10 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <functional>
+#include <string>
 
 #include "workload.h"
 
@@ -59,6 +62,23 @@ struct Spec {
   bool takes_value;
   std::function<std::string(const std::string& value, Options* o)> apply;
 };
+
+// The keys of a --kv-ledger file, one per line.
+bool ReadLedger(const std::string& path, std::vector<std::string>* keys, std::string* error) {
+  std::ifstream in(path);
+  if (!in) {
+    *error = "cannot read '" + path + "': " + std::strerror(errno);
+    return false;
+  }
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) keys->push_back(line);
+  }
+  if (keys->empty()) {
+    *error = "'" + path + "' holds no keys";
+    return false;
+  }
+  return true;
+}
 
 std::vector<Spec> Specs() {
   auto bad = [](const char* what, const std::string& v, const char* expected) {
@@ -133,6 +153,23 @@ std::vector<Spec> Specs() {
          o->kv_keys = static_cast<uint64_t>(n);
          return std::string();
        }},
+      {0, "kv-ledger", true,
+       [=](const std::string& v, Options* o) {
+         o->kv_ledger = v;
+         // Appended to by the load threads: find out now whether it can be.
+         std::ofstream probe(v, std::ios::app);
+         if (!probe) return "kv ledger: cannot append to '" + v + "': " + std::strerror(errno);
+         return std::string();
+       }},
+      {0, "kv-check-ledger", true,
+       [=](const std::string& v, Options* o) {
+         o->kv_check_ledger = v;
+         std::string error;
+         auto keys = std::make_shared<std::vector<std::string>>();
+         if (!ReadLedger(v, keys.get(), &error)) return "kv check ledger: " + error;
+         o->kv_check_keys = std::move(keys);
+         return std::string();
+       }},
       {0, "timeout", true,
        [=](const std::string& v, Options* o) {
          return ParseDuration(v, &o->timeout_ns) && o->timeout_ns > 0 ? "" : bad("timeout", v, "e.g. 5s, 200ms");
@@ -173,6 +210,13 @@ std::vector<Spec> Specs() {
 
 // Checks that need more than one option.
 std::string Validate(const Options& o) {
+  if ((!o.kv_ledger.empty() || o.kv_check_keys) && o.workload != "kv") {
+    return "--kv-ledger and --kv-check-ledger need --workload kv";
+  }
+  if (!o.kv_ledger.empty() && o.kv_check_keys) return "--kv-ledger and --kv-check-ledger do not go together";
+  if (o.kv_check_keys && o.requests != 0 && o.requests != o.kv_check_keys->size()) {
+    return "--kv-check-ledger sends one get per key: leave out -n";
+  }
   if (o.threads > o.connections) {
     return "threads (" + std::to_string(o.threads) + ") must not exceed connections (" +
            std::to_string(o.connections) + ")";
@@ -356,6 +400,8 @@ ParseResult ParseOptions(const std::vector<std::string>& args) {
     result.error = "invalid target '" + o.target + "': expected HOST:PORT or [IPV6]:PORT, port 1..65535";
     return result;
   }
+  // A check reads every key once, and no more.
+  if (o.kv_check_keys) o.requests = o.kv_check_keys->size();
   result.error = Validate(o);
   return result;
 }
@@ -386,6 +432,11 @@ std::string UsageText() {
          " [echo]\n"
          "      --kv-get-ratio R  kv: share of gets, the rest puts; values sized by -s [0.9]\n"
          "      --kv-keys N       kv: distinct keys, uniformly chosen [10000]\n"
+         "      --kv-ledger FILE  kv: puts write fresh keys and each acknowledged one is\n"
+         "                        appended to FILE; gets read back acknowledged keys\n"
+         "      --kv-check-ledger FILE\n"
+         "                        kv: get every key of FILE once; a missing or wrong\n"
+         "                        value fails the request (a lost write)\n"
          "      --timeout T       a request (or connect) without an answer this long fails [5s]\n"
          "      --json FILE|-     also write the results as JSON (- = stdout; the text goes to stderr)\n"
          "      --slow-connections N\n"

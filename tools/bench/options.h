@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +43,14 @@ struct Options {
   std::string workload = "echo";
   double kv_get_ratio = 0.9;  // --workload kv: share of gets (the rest are puts)
   uint64_t kv_keys = 10000;   // --workload kv: key space
+  // --kv-ledger FILE: puts write fresh keys ("ledger:<hex>") and every put the
+  // server acknowledged is appended to FILE; gets read back this run's
+  // acknowledged keys, so a NOT_FOUND is a lost write.
+  std::string kv_ledger;
+  // --kv-check-ledger FILE: one get per key of FILE (-n is its key count);
+  // a key missing or with the wrong value is a failed request.
+  std::string kv_check_ledger;
+  std::shared_ptr<const std::vector<std::string>> kv_check_keys;  // FILE's keys, read by ParseOptions
   uint64_t timeout_ns = 5'000'000'000;  // per request, and per connect
   std::string json_path;                // "" = none, "-" = stdout
   uint64_t seed = 1;

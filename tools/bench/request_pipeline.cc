@@ -62,6 +62,7 @@ ReplyCheck RequestPipeline::complete(size_t index, std::string_view reply, size_
     return finish(index, verdict);
   }
   ++stats_.answered;
+  workload_.acknowledged(request.payload);
   if (request.measured && now < plan_.deadline_ns) {
     const uint64_t latency = now > request.intended_ns ? now - request.intended_ns : 0;
     stats_.latency.record(latency);

@@ -28,6 +28,8 @@ struct RunPlan {
   std::atomic<int64_t> budget{0};
   // Set by the main thread on SIGINT/SIGTERM; the threads look at it each tick.
   std::atomic<bool> stop{false};
+  // --kv-check-ledger: the index of the next key to read back.
+  std::atomic<size_t> kv_check_next{0};
 };
 
 }  // namespace solar::bench

@@ -14,6 +14,7 @@
 // initialisation and only read afterwards.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -41,6 +42,12 @@ struct WorkloadParams {
   // the size range above.
   double kv_get_ratio = 0.9;
   uint64_t kv_keys = 10000;
+  // --kv-ledger: the file acknowledged puts are appended to ("" = off).
+  std::string kv_ledger;
+  // --kv-check-ledger: the keys to read back, and the next one to take
+  // (shared by every thread's instance).
+  const std::vector<std::string>* kv_check_keys = nullptr;
+  std::atomic<size_t>* kv_check_next = nullptr;
 };
 
 class Workload {
@@ -55,6 +62,10 @@ class Workload {
   // pure function of its arguments: over UDP, where replies may come back out
   // of order, the bench tries it against each request in flight.
   virtual ReplyCheck checkReply(std::string_view request, std::string_view reply) const = 0;
+
+  // Called once for each request whose reply passed checkReply: the server
+  // acknowledged it (the kv workload's ledger of acknowledged writes).
+  virtual void acknowledged(std::string_view request) {}
 };
 
 class WorkloadRegistry {
