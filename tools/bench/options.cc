@@ -153,6 +153,18 @@ std::vector<Spec> Specs() {
          o->kv_keys = static_cast<uint64_t>(n);
          return std::string();
        }},
+      {0, "retry", false,
+       [=](const std::string&, Options* o) {
+         o->retry = true;
+         return std::string();
+       }},
+      {0, "timeline", true,
+       [=](const std::string& v, Options* o) {
+         o->timeline_path = v;
+         std::ofstream probe(v, std::ios::trunc);
+         if (!probe) return "timeline: cannot write '" + v + "': " + std::strerror(errno);
+         return std::string();
+       }},
       {0, "kv-ledger", true,
        [=](const std::string& v, Options* o) {
          o->kv_ledger = v;
@@ -439,6 +451,11 @@ std::string UsageText() {
          "                        value fails the request (a lost write)\n"
          "      --timeout T       a request (or connect) without an answer this long fails [5s]\n"
          "      --json FILE|-     also write the results as JSON (- = stdout; the text goes to stderr)\n"
+         "      --retry           resend the requests in flight once, on a new connection,\n"
+         "                        when a connection that already carried replies closes\n"
+         "                        before any byte of the next reply (idempotent requests)\n"
+         "      --timeline FILE   every 100 ms a line: wall-clock ms, ms since the start,\n"
+         "                        replies so far, errors so far\n"
          "      --slow-connections N\n"
          "                        head of line: N more connections, each looping the slow\n"
          "                        payload, one request in flight, counted apart from the\n"

@@ -53,6 +53,16 @@ struct Options {
   std::shared_ptr<const std::vector<std::string>> kv_check_keys;  // FILE's keys, read by ParseOptions
   uint64_t timeout_ns = 5'000'000'000;  // per request, and per connect
   std::string json_path;                // "" = none, "-" = stdout
+  // --timeline FILE: every 100 ms a line "WALL_MS ELAPSED_MS ANSWERED ERRORS"
+  // (totals so far), for lining the load up with events outside it.
+  std::string timeline_path;
+  // --retry: the retry rule of solar's clients (clients/python/README.md).
+  // When a connection that already carried replies is closed or reset before
+  // any byte of the next reply came, the requests in flight are resent once
+  // on a new connection (a server closing connections in a graceful stop
+  // cannot tell a request that is already on its way). Only for idempotent
+  // requests: echo, and kv (its puts write the same value each time).
+  bool retry = false;
   uint64_t seed = 1;
 
   // Head-of-line load (--slow-connections): connections beside the -c ones

@@ -146,6 +146,10 @@ std::string FormatReport(const Options& o, const RunResult& r) {
     sep = ", ";
   }
   out += ")\n";
+  if (o.retry) {
+    out += Printf("Retry      %s connections closed by the server, %s requests resent\n",
+                  WithCommas(s.server_closes).c_str(), WithCommas(s.resent).c_str());
+  }
   if (o.perConnectionReport()) out += FormatHeadOfLine(o, r);
   return out;
 }
@@ -182,6 +186,10 @@ std::string FormatJson(const Options& o, const RunResult& r) {
   out += Printf("    \"total\": %" PRIu64, s.totalErrors());
   for (ErrorKind kind : kAllErrorKinds) out += Printf(",\n    \"%s\": %" PRIu64, ErrorKindName(kind), s.error(kind));
   out += "\n  }";
+  if (o.retry) {
+    out += Printf(",\n  \"retry\": {\"server_closes\": %" PRIu64 ", \"resent\": %" PRIu64 "}", s.server_closes,
+                  s.resent);
+  }
   // After everything else, with names of their own: scripts that take the
   // first "p50" or "requests" keep getting the -c connections' figures.
   if (o.perConnectionReport()) {

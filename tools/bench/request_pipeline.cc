@@ -49,6 +49,7 @@ InFlight* RequestPipeline::issue(uint64_t now) {
   workload_.makeRequest(rng_, &request.payload);
   request.intended_ns = intended;
   request.measured = measured;
+  request.resent = false;
   queue_.push_back(std::move(request));
   return &queue_.back();
 }
@@ -107,6 +108,18 @@ size_t RequestPipeline::expired(uint64_t now) const {
     if (request.sent_ns != 0 && now - request.sent_ns > plan_.options.timeout_ns) ++n;
   }
   return n;
+}
+
+bool RequestPipeline::requeue() {
+  for (const InFlight& request : queue_) {
+    if (request.resent) return false;
+  }
+  for (InFlight& request : queue_) {
+    request.sent_ns = 0;
+    request.resent = true;
+  }
+  stats_.resent += queue_.size();
+  return true;
 }
 
 size_t RequestPipeline::abandon() {

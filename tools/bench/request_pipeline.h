@@ -40,6 +40,7 @@ struct InFlight {
   uint64_t intended_ns = 0;  // latency starts here
   uint64_t sent_ns = 0;      // 0 until on the wire; the timeout starts here
   bool measured = false;
+  bool resent = false;  // --retry: already sent on a connection that closed
 };
 
 // Whose requests a pipeline carries: the measured load of -c, or a slow
@@ -86,6 +87,11 @@ class RequestPipeline : NonCopyable {
 
   // Forgets every request in flight (the connection is gone); returns how many.
   size_t abandon();
+
+  // --retry: marks every request in flight as not sent, to go out again on
+  // the next connection, and counts them as resent. False (and nothing
+  // changes) when one of them was resent already: each gets one resend.
+  bool requeue();
 
   // Open loop: when the schedule next allows a request, if it may send one
   // then (there is room and more to send); 0 otherwise.

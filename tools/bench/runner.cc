@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <vector>
 
@@ -22,6 +23,15 @@ constexpr uint64_t kProgressEveryNs = 1'000'000'000;
 // How often the main thread looks at the threads; it sleeps in sigtimedwait
 // in between, so a signal still stops the run at once.
 constexpr uint64_t kSuperviseEveryNs = 20'000'000;
+constexpr uint64_t kTimelineEveryNs = 100'000'000;
+
+// The wall clock in milliseconds: the timeline's lines are lined up with
+// events outside the bench (a process killed at a known time).
+uint64_t WallMillis() {
+  timespec t{};
+  clock_gettime(CLOCK_REALTIME, &t);
+  return static_cast<uint64_t>(t.tv_sec) * 1000 + static_cast<uint64_t>(t.tv_nsec) / 1'000'000;
+}
 // Descriptors beyond one per connection: stdio, the event loops' epoll and timerfds.
 constexpr rlim_t kSpareFds = 64;
 
@@ -89,6 +99,9 @@ RunResult RunBench(const Options& o, const sockaddr_storage& address, socklen_t 
   uint64_t next_progress = plan.start_ns + kProgressEveryNs;
   uint64_t last_answered = 0;
   uint64_t last_progress = plan.start_ns;
+  FILE* timeline = o.timeline_path.empty() ? nullptr : std::fopen(o.timeline_path.c_str(), "w");
+  if (!o.timeline_path.empty() && timeline == nullptr) std::perror(("solar-bench: " + o.timeline_path).c_str());
+  uint64_t next_timeline = plan.start_ns;
   for (;;) {
     const timespec wait = {0, static_cast<long>(kSuperviseEveryNs)};
     if (sigtimedwait(&stop_signals, nullptr, &wait) > 0 && !plan.stop.load()) {
@@ -97,6 +110,17 @@ RunResult RunBench(const Options& o, const sockaddr_storage& address, socklen_t 
     }
     if (std::all_of(threads.begin(), threads.end(), [](const auto& t) { return t->done(); })) break;
     const uint64_t now = MonoNanos();
+    if (timeline != nullptr && now >= next_timeline) {
+      Stats so_far;
+      Stats slow_so_far;
+      for (const auto& thread : threads) thread->collect(&so_far, &slow_so_far);
+      std::fprintf(timeline, "%llu %llu %llu %llu\n", static_cast<unsigned long long>(WallMillis()),
+                   static_cast<unsigned long long>((now - plan.start_ns) / 1'000'000),
+                   static_cast<unsigned long long>(so_far.answered),
+                   static_cast<unsigned long long>(so_far.totalErrors() + slow_so_far.totalErrors()));
+      std::fflush(timeline);
+      next_timeline += kTimelineEveryNs;
+    }
     if (progress && now >= next_progress) {
       Stats so_far;
       Stats slow_so_far;
@@ -116,6 +140,7 @@ RunResult RunBench(const Options& o, const sockaddr_storage& address, socklen_t 
     }
   }
 
+  if (timeline != nullptr) std::fclose(timeline);
   uint64_t end_ns = 0;
   for (auto& thread : threads) {
     thread->join();

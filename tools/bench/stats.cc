@@ -34,6 +34,8 @@ void Stats::merge(const Stats& other) {
   bytes_received += other.bytes_received;
   for (int i = 0; i < kErrorKinds; ++i) errors[i] += other.errors[i];
   last_reply_ns = std::max(last_reply_ns, other.last_reply_ns);
+  resent += other.resent;
+  server_closes += other.server_closes;
 }
 
 void Stats::mergeErrors(const Stats& other) {
@@ -42,7 +44,7 @@ void Stats::mergeErrors(const Stats& other) {
 
 void Stats::reset() {
   latency.reset();
-  requests = answered = bytes_sent = bytes_received = 0;
+  requests = answered = bytes_sent = bytes_received = resent = server_closes = 0;
   errors.fill(0);
   last_reply_ns = 0;
 }

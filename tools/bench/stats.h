@@ -31,6 +31,8 @@ struct Stats {
   uint64_t bytes_received = 0;  // ... and of their replies
   std::array<uint64_t, kErrorKinds> errors{};  // during the whole run, warm-up included
   uint64_t last_reply_ns = 0;  // MonoNanos() of the latest measured reply
+  uint64_t resent = 0;         // --retry: requests resent on a new connection
+  uint64_t server_closes = 0;  // --retry: connections the server closed with nothing of a reply pending
 
   void addError(ErrorKind kind, uint64_t n = 1) { errors[static_cast<int>(kind)] += n; }
   uint64_t error(ErrorKind kind) const { return errors[static_cast<int>(kind)]; }

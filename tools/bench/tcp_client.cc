@@ -45,6 +45,7 @@ void TcpClient::connect(uint64_t now) {
   read_event_.reset(event_new(env_.base, s, EV_READ | EV_PERSIST, &TcpClient::OnRead, this));
   write_event_.reset(event_new(env_.base, s, EV_WRITE | EV_PERSIST, &TcpClient::OnWrite, this));
   connect_started_ns_ = now;
+  replies_on_connection_ = 0;
   // A non-blocking connect() does not fail with EINTR: it answers EINPROGRESS
   // and completes in the background, so there is nothing to retry.
   if (::connect(s, reinterpret_cast<const sockaddr*>(&plan.address), plan.address_length) == 0) {
@@ -64,6 +65,13 @@ void TcpClient::connected(uint64_t now) {
   state_ = State::kConnected;
   setWriteInterest(false);
   event_add(read_event_.get(), nullptr);
+  // --retry: what the closed connection left unanswered goes first.
+  for (size_t i = 0; i < pipeline_.size(); ++i) {
+    InFlight& request = pipeline_.at(i);
+    if (request.sent_ns != 0) continue;
+    env_.codec->encode(request.payload, &out_);
+    request.sent_ns = now;
+  }
   fill(now);
 }
 
@@ -132,6 +140,7 @@ void TcpClient::readReplies(uint64_t now) {
     } else {
       pipeline_.complete(0, d.payload, d.consumed, now);
     }
+    ++replies_on_connection_;
     in_.consume(d.consumed);
   }
   // A fresh clock for the new requests: the time spent checking the replies
@@ -207,6 +216,19 @@ void TcpClient::tick(uint64_t now) {
 }
 
 void TcpClient::fail(ErrorKind kind, uint64_t count) {
+  // --retry (the clients' retry rule): a connection that carried replies,
+  // closed or reset before any byte of the next reply, is the server closing
+  // it (a graceful stop) more often than a request that ran. Its requests go
+  // once more, on a new connection, at once.
+  if (kind == ErrorKind::kClosed && env_.plan->options.retry && replies_on_connection_ > 0 && in_.empty() &&
+      pipeline_.requeue()) {
+    ++env_.stats->server_closes;
+    closeSocket();
+    state_ = State::kWaiting;
+    const uint64_t now = MonoNanos();
+    armTimer(now, now);
+    return;
+  }
   env_.stats->addError(kind, count);
   pipeline_.abandon();
   closeSocket();

@@ -55,6 +55,7 @@ class TcpClient : public Client, NonCopyable {
 
   ClientEnv& env_;
   RequestPipeline pipeline_;
+  uint64_t replies_on_connection_ = 0;  // replies read on the current connection (--retry)
   State state_ = State::kWaiting;
   UniqueFd fd_;
   EventPtr read_event_;   // persistent while connected
