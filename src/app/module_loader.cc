@@ -11,6 +11,8 @@
 #include <cstring>
 #include <exception>
 
+#include <glog/logging.h>
+
 #include "app/registry.h"
 #include "config/config.h"
 #include "sys/privilege.h"
@@ -59,8 +61,8 @@ std::string DescribeWorker(const WorkerConfig& config) {
   return "module " + config.module() + (config.name().empty() ? "" : " (" + config.name() + ")");
 }
 
-bool CheckWorkerLoadsInChild(const Config& config, const std::string& config_path, uint32_t timeout_ms,
-                             std::string* error) {
+bool StartWorkerCheck(const Config& config, const std::string& config_path, WorkerCheck* check,
+                      std::string* error) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
     *error = std::string("pipe() failed: ") + std::strerror(errno);
@@ -92,7 +94,6 @@ bool CheckWorkerLoadsInChild(const Config& config, const std::string& config_pat
     info.config_text = ConfigToText(config);
     info.state_dir = config.state_dir();
     info.settings.insert(config.worker().settings().begin(), config.worker().settings().end());
-  info.settings.insert(config.worker().settings().begin(), config.worker().settings().end());
     try {
       worker->onCheck(info);
     } catch (const std::exception& e) {
@@ -107,37 +108,69 @@ bool CheckWorkerLoadsInChild(const Config& config, const std::string& config_pat
     *error = std::string("fork() failed: ") + std::strerror(errno);
     return false;
   }
-  std::string why;
+  check->pid = pid;
+  check->output.reset(fds[0]);
+  check->why.clear();
+  check->timed_out = false;
+  // The master reads it between other work, never waiting on it.
+  if (fcntl(fds[0], F_SETFL, O_NONBLOCK) != 0) PLOG(WARNING) << "fcntl(O_NONBLOCK) on the worker check's pipe";
+  return true;
+}
+
+bool ReadWorkerCheck(WorkerCheck* check) {
   char buf[512];
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  bool timed_out = false;
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      timed_out = true;
-      break;
+  while (check->output) {
+    const ssize_t n = read(check->output.get(), buf, sizeof(buf));
+    if (n > 0) {
+      // A reason, not a log: a module printing megabytes is cut.
+      if (check->why.size() < 64 * 1024) check->why.append(buf, static_cast<size_t>(n));
+      continue;
     }
-    pollfd p{fds[0], POLLIN, 0};
-    int r = poll(&p, 1, static_cast<int>(left.count()));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) continue;
-    ssize_t n = read(fds[0], buf, sizeof(buf));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // EOF: the child has exited (or closed its end)
-    why.append(buf, static_cast<size_t>(n));
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    check->output.reset();  // EOF (or an error): the child is gone or closed it
   }
-  close(fds[0]);
-  if (timed_out) kill(pid, SIGKILL);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  return false;
+}
+
+bool WorkerCheckPassed(WorkerCheck* check, int status, uint32_t timeout_ms, std::string* error) {
+  // The child has exited: what it wrote is all in the pipe. Read to EOF.
+  if (check->output && fcntl(check->output.get(), F_SETFL, 0) != 0) {
+    PLOG(WARNING) << "fcntl() on the worker check's pipe";
   }
-  if (timed_out) {
+  while (ReadWorkerCheck(check)) {
+  }
+  check->pid = -1;
+  if (check->timed_out) {
     *error = "loading the worker took longer than " + std::to_string(timeout_ms) + " ms; killed";
     return false;
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return true;
-  *error = why.empty() ? "the worker failed to load (" + std::to_string(status) + ")" : why;
+  *error = check->why.empty() ? "the worker failed to load (" + std::to_string(status) + ")" : check->why;
   return false;
+}
+
+bool CheckWorkerLoadsInChild(const Config& config, const std::string& config_path, uint32_t timeout_ms,
+                             std::string* error) {
+  WorkerCheck check;
+  if (!StartWorkerCheck(config, config_path, &check, error)) return false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (check.output) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      check.timed_out = true;
+      if (kill(check.pid, SIGKILL) != 0) PLOG(WARNING) << "kill(" << check.pid << ", SIGKILL) of the worker check";
+      break;
+    }
+    pollfd p{check.output.get(), POLLIN, 0};
+    const int r = poll(&p, 1, static_cast<int>(left.count()));
+    if (r < 0 && errno != EINTR) PLOG(WARNING) << "poll() on the worker check's pipe";
+    if (r > 0) ReadWorkerCheck(&check);
+  }
+  int status = 0;
+  while (waitpid(check.pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WorkerCheckPassed(&check, status, timeout_ms, error);
 }
 
 }  // namespace solar

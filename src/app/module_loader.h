@@ -6,8 +6,12 @@
 // Runs in: worker processes; and a throwaway child of `solar -t` / start-up.
 #pragma once
 
+#include <sys/types.h>
+
 #include <memory>
 #include <string>
+
+#include "base/unique_fd.h"
 
 #include "api/worker.h"
 #include "config.pb.h"
@@ -27,6 +31,22 @@ std::unique_ptr<Worker> LoadWorker(const WorkerConfig& config, std::string* reso
 // and the check fails: the caller, the master, must not stop supervising.
 bool CheckWorkerLoadsInChild(const Config& config, const std::string& config_path, uint32_t timeout_ms,
                              std::string* error);
+
+// The same check, without waiting: the master starts it on a HUP and goes on
+// supervising (respawns, request timeouts) while it runs. StartWorkerCheck
+// forks the child; ReadWorkerCheck takes what it wrote so far without
+// blocking (false once the pipe is closed); when the master has reaped
+// check->pid, WorkerCheckPassed says whether it passed. Set timed_out (and
+// kill the pid) when the caller's deadline passes first.
+struct WorkerCheck {
+  pid_t pid = -1;     // -1: none running
+  UniqueFd output;    // the child's reason for refusing; EOF when it exits
+  std::string why;
+  bool timed_out = false;
+};
+bool StartWorkerCheck(const Config& config, const std::string& config_path, WorkerCheck* check, std::string* error);
+bool ReadWorkerCheck(WorkerCheck* check);
+bool WorkerCheckPassed(WorkerCheck* check, int status, uint32_t timeout_ms, std::string* error);
 
 // For logs: "module /path/libx.so" (with its worker name when given) or
 // "builtin:echo" — the file a person must look at, not only a name.

@@ -159,6 +159,10 @@ void Master::reap() {
     int status = 0;
     pid_t pid = waitpid(-1, &status, WNOHANG);
     if (pid <= 0) return;
+    if (pid == hup_check_.pid) {
+      finishHupCheck(status);
+      continue;
+    }
     if (ChildSlot* slot = table_.byStandbyPid(pid)) {
       // A reload's replacement died before it was handed the slot.
       slot->standby_pid = 0;

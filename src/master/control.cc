@@ -208,6 +208,12 @@ void Master::finishReload() {
 // limits, timeouts, the module — through a rolling reload); what needs a
 // restart is refused with a line naming the field, keeping the running value.
 void Master::reconfigure() {
+  if (hup_check_.pid > 0) {
+    LOG(INFO) << "HUP: the previous HUP's check (pid " << hup_check_.pid
+              << ") is still running; the file is read again when it ends";
+    hup_again_ = true;
+    return;
+  }
   notifySystemd("RELOADING=1");
   Config fresh;
   std::string error;
@@ -253,12 +259,46 @@ void Master::reconfigure() {
     fresh.set_workers(config_.workers());
   }
   if (fresh.has_udp() && fresh.udp().workers() > config_.max_workers()) fresh.mutable_udp()->set_workers(config_.udp().workers());
-  // Checked as it will run: with the running user and the other kept fields.
-  if (!CheckWorkerLoadsInChild(fresh, config_path_, config_.reload_start_timeout_ms(), &error)) {
-    LOG(ERROR) << "HUP: the new worker cannot be loaded, nothing changed: " << error;
+  // Checked as it will run: with the running user and the other kept fields,
+  // in a child the loop watches (a module's initialisers or onCheck may take
+  // their time; the master goes on respawning and enforcing timeouts).
+  if (!StartWorkerCheck(fresh, config_path_, &hup_check_, &error)) {
+    LOG(ERROR) << "HUP: cannot check the new worker, nothing changed: " << error;
     notifySystemd("READY=1");
     return;
   }
+  hup_config_ = std::move(fresh);
+  hup_deadline_ms_ = NowMonotonicMs() + config_.reload_start_timeout_ms();
+}
+
+void Master::watchHupCheck(int64_t now) {
+  if (hup_check_.pid <= 0) return;
+  ReadWorkerCheck(&hup_check_);
+  if (!hup_check_.timed_out && now >= hup_deadline_ms_) {
+    hup_check_.timed_out = true;
+    SignalProcess(hup_check_.pid, SIGKILL);  // reaped like any child; finishHupCheck says why
+  }
+}
+
+void Master::finishHupCheck(int status) {
+  std::string error;
+  const bool passed = WorkerCheckPassed(&hup_check_, status, config_.reload_start_timeout_ms(), &error);
+  Config fresh = std::move(hup_config_);
+  hup_config_.Clear();
+  if (state_ != State::kRunning) return;  // a stop began meanwhile: nothing to apply
+  if (!passed) {
+    LOG(ERROR) << "HUP: the new worker cannot be loaded, nothing changed: " << error;
+    notifySystemd("READY=1");
+  } else {
+    applyHup(std::move(fresh));
+  }
+  if (hup_again_) {
+    hup_again_ = false;
+    reconfigure();  // the file may have changed again since the check began
+  }
+}
+
+void Master::applyHup(Config fresh) {
   config_ = std::move(fresh);
   respawn_.setMax(config_.respawn_backoff_max_ms());
   board_->header().max_connections.store(config_.max_connections());

@@ -376,6 +376,8 @@ void Master::beginStop(const char* why) {
   board_->header().draining.store(1);
   stop_deadline_ms_ = NowMonotonicMs() + config_.graceful_timeout_ms();
   reload_ = Reload();
+  hup_again_ = false;
+  if (hup_check_.pid > 0) SignalProcess(hup_check_.pid, SIGKILL);  // a HUP being checked is not applied now
   // Our copies of the listening sockets go now, so the port closes as soon as
   // each listener closes its own.
   listen_fds_.clear();
@@ -491,6 +493,7 @@ int Master::pollTimeoutMs(int64_t now) const {
     if (slot.pid == 0 && slot.respawn_at_ms >= 0) next = std::min(next, slot.respawn_at_ms);
   }
   if (watch_due_ms_ >= 0) next = std::min(next, watch_due_ms_);
+  if (hup_check_.pid > 0) next = std::min(next, now + 20);  // its result applied promptly
   return static_cast<int>(std::max<int64_t>(0, next - now));
 }
 
@@ -524,6 +527,7 @@ int Master::run() {
       startReload("module " + config_.worker().module() + " changed");
     }
     respawnDue(now);
+    watchHupCheck(now);
     checkReady();
     if (state_ == State::kRunning) {
       heartbeat(now);

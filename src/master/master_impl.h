@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/socket_address.h"
+#include "app/module_loader.h"
 #include "base/unique_fd.h"
 #include "config.pb.h"
 #include "ipc/channel.h"
@@ -73,7 +74,13 @@ class Master {
   void finishReload();
   void startPendingReload(bool notify);
   void promote(ChildSlot& slot);
+  // HUP: reads and diffs the file, then starts the worker check in a child;
+  // the loop watches it (watchHupCheck), reap() hands its exit to
+  // finishHupCheck, which applies the new config (applyHup) if it passed.
   void reconfigure();
+  void watchHupCheck(int64_t now);
+  void finishHupCheck(int status);
+  void applyHup(Config fresh);
   void applyWorkerCounts();
   void heartbeat(int64_t now);
   bool setUpWatch();
@@ -130,6 +137,11 @@ class Master {
   bool pending_notify_ = false;
   int64_t last_heartbeat_ms_ = 0;
   int64_t last_rss_check_ms_ = 0;
+  // HUP's worker check, running in a child; the config it checks.
+  WorkerCheck hup_check_;
+  Config hup_config_;
+  int64_t hup_deadline_ms_ = 0;
+  bool hup_again_ = false;  // another HUP came while the check ran
   // Module watch
   UniqueFd inotify_fd_;
   int64_t watch_due_ms_ = -1;

@@ -221,6 +221,67 @@ TEST(Hup, ChangesTheWorkerCountLive) {
   EXPECT_EQ(server.stop(), 0);
 }
 
+TEST(Hup, TheMasterKeepsSupervisingWhileTheNewConfigurationIsChecked) {
+  // The new worker's check (its onCheck, here 3 s) runs in a child the
+  // master watches: meanwhile a killed worker is respawned at once and
+  // request_timeout still fires; the HUP applies when the check passes.
+  ServerHarness server("workers: 2\nrequest_timeout_ms: 500\nworker { name: \"builtin:debug\" }\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  const std::string conf = server.configPath();
+  std::string text;
+  {
+    std::ifstream in(conf);
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  std::ofstream(conf) << std::regex_replace(
+      text, std::regex("worker \\{ name: \"builtin:debug\" \\}"),
+      "worker { name: \"builtin:debug\" settings { key: \"check_ms\" value: \"3000\" } }");
+  const size_t mark = server.log().size();
+  const auto hup = std::chrono::steady_clock::now();
+  kill(server.pid(), SIGHUP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the check is running
+
+  const pid_t old = server.childPid("worker 0");
+  ASSERT_GT(old, 0);
+  kill(old, SIGKILL);
+  EXPECT_GT(server.waitRespawn("worker 0", old, std::chrono::seconds(2)), 0) << server.log();
+  const int fd = ConnectTcp(server.port());
+  ASSERT_TRUE(WriteAll(fd, Frame32("sleep:5000")));
+  EXPECT_TRUE(WaitClosed(fd, 2000)) << "request_timeout_ms did not fire during the check";
+  EXPECT_TRUE(server.waitForLog("in one request (request_timeout_ms 500)", std::chrono::seconds(2), mark))
+      << server.log();
+  close(fd);
+  EXPECT_LT(std::chrono::steady_clock::now() - hup, std::chrono::milliseconds(2800))
+      << "all of that happened while the check was still running";
+  EXPECT_FALSE(server.waitForLog("reload (HUP) done", std::chrono::milliseconds(1), mark));
+
+  ASSERT_TRUE(server.waitForLog("reload (HUP) done", std::chrono::seconds(15), mark)) << server.log();
+  EXPECT_GE(std::chrono::steady_clock::now() - hup, std::chrono::milliseconds(3000));
+  const int after = ConnectTcp(server.port());
+  EXPECT_EQ(Echo(after, "applied"), "applied");
+  close(after);
+  EXPECT_EQ(server.stop(), 0);
+}
+
+TEST(Hup, AStopDuringTheCheckIsNotHeldUpByIt) {
+  ServerHarness server("workers: 1\nworker { name: \"builtin:debug\" }\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  std::string text;
+  {
+    std::ifstream in(server.configPath());
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  std::ofstream(server.configPath()) << std::regex_replace(
+      text, std::regex("worker \\{ name: \"builtin:debug\" \\}"),
+      "worker { name: \"builtin:debug\" settings { key: \"check_ms\" value: \"20000\" } }");
+  kill(server.pid(), SIGHUP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(server.stop(), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  EXPECT_EQ(server.log().find("reload (HUP) done"), std::string::npos);
+}
+
 TEST(Hup, ChangesTheUdpWorkerCountLive) {
   ServerHarness server("udp { listen: \"127.0.0.1:0\" workers: 1 queue_key: " +
                        std::to_string(0x54000000 + getpid() % 0xffff) + " }\n");

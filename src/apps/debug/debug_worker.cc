@@ -14,7 +14,8 @@
 //   "setting:K" reply with worker { settings } value K, or "(unset)"
 //   "state_dir" reply with WorkerInfo::state_dir
 // settings { key: "teardown_ms" value: "N" }: the destructor takes N ms (a
-// worker closing a slow database at stop).
+// worker closing a slow database at stop); { key: "check_ms" value: "N" }:
+// onCheck takes N ms (a slow configuration check at a HUP).
 // Anything else is echoed. onStart throws while the file named by
 // $SOLAR_DEBUG_FAIL_START exists: a replacement that cannot start, for tests.
 #include <unistd.h>
@@ -40,6 +41,11 @@ class DebugWorker : public solar::Worker {
     state_dir_ = info.state_dir;
     const char* path = std::getenv("SOLAR_DEBUG_FAIL_START");
     if (path != nullptr && access(path, F_OK) == 0) throw std::runtime_error(std::string("asked to fail: ") + path);
+  }
+  void onCheck(const solar::WorkerInfo& info) override {
+    if (auto it = info.settings.find("check_ms"); it != info.settings.end()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(it->second.c_str())));
+    }
   }
   void process(solar::Request& req, solar::Response& resp) override {
     std::string_view p = req.payload();
