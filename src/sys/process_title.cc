@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <glog/logging.h>
+
 namespace solar {
 namespace {
 
@@ -47,7 +49,8 @@ void InitProcessTitle(int argc, char** argv) {
 
 void SetProcessTitle(const std::string& title) {
   std::string comm = title.substr(0, 15);
-  prctl(PR_SET_NAME, comm.c_str(), 0, 0, 0);
+  // Only the name top and ps -L show is lost; it cannot fail for a string.
+  if (prctl(PR_SET_NAME, comm.c_str(), 0, 0, 0) != 0) PLOG(WARNING) << "prctl(PR_SET_NAME, " << comm << ") failed";
   if (g_title_start == nullptr || g_title_len == 0) return;
   size_t n = std::min(title.size(), g_title_len);
   std::memcpy(g_title_start, title.data(), n);
