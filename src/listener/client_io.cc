@@ -164,7 +164,7 @@ uint64_t Listener::requestsOn(size_t w) const {
   const size_t listeners = config_.listeners();
   if (listeners > 1 && ctx_.board != nullptr) {
     for (size_t l = 0; l < listeners; ++l) {  // listener l's scoreboard slot is l
-      if (l != id_) n += ctx_.board->slot(l).requests_per_worker[w].load(std::memory_order_relaxed);
+      if (l != id_) n += ctx_.board->listener(l)->requests_per_worker[w].load(std::memory_order_relaxed);
     }
   }
   return n;
@@ -174,7 +174,7 @@ void Listener::countRequest(size_t w, int delta) {
   if (delta < 0 && requests_[w] == 0) return;
   if (delta > 0 && requests_[w] == 0) progress_ms_[w] = NowMonotonicMs();  // busy from now on
   requests_[w] += delta;
-  ctx_.slot->requests_per_worker[w].store(requests_[w], std::memory_order_relaxed);
+  ctx_.listener_slot->requests_per_worker[w].store(requests_[w], std::memory_order_relaxed);
 }
 
 void Listener::forward(Connection* c, size_t worker, RecordType type, std::string_view payload, uint64_t seq) {
@@ -276,7 +276,7 @@ void Listener::closeConnection(Connection* c) {
   } else {
     forward(c, c->worker(), RecordType::kClose, {}, 0);  // the worker runs onClose and frees its state
     dispatcher_.release(c->worker());
-    ctx_.slot->conns_per_worker[c->worker()].fetch_sub(1, std::memory_order_relaxed);
+    ctx_.listener_slot->conns_per_worker[c->worker()].fetch_sub(1, std::memory_order_relaxed);
     reassembler_.drop(c->slot());
   }
   uint32_t slot = c->slot();

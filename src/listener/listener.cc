@@ -137,7 +137,7 @@ void Listener::acceptOne(UniqueFd fd, const sockaddr_storage& ss) {
   size_t worker = 0;
   if (!per_request_) {
     worker = dispatcher_.assign(ctx_.header->active_workers.load(std::memory_order_relaxed));
-    ctx_.slot->conns_per_worker[worker].fetch_add(1, std::memory_order_relaxed);
+    ctx_.listener_slot->conns_per_worker[worker].fetch_add(1, std::memory_order_relaxed);
   }
   auto conn = std::make_unique<Connection>(this, std::move(fd), slot, next_gen_++, worker, peer);
   Connection* c = conn.get();

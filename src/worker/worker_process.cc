@@ -109,7 +109,7 @@ class WorkerProcess : NonCopyable {
 };
 
 WorkerProcess::WorkerProcess(const ChildContext& ctx)
-    : ctx_(ctx), config_(*ctx.config), in_(ctx.in_fd), held_(ctx.slot) {
+    : ctx_(ctx), config_(*ctx.config), in_(ctx.in_fd), held_(ctx.worker_slot) {
   limits_.max_message = config_.max_frame_bytes();
   limits_.listeners = static_cast<uint16_t>(config_.listeners());
 }
@@ -312,15 +312,18 @@ void WorkerProcess::handleData(const RecordHeader& h, std::string_view chunk) {
 
 void WorkerProcess::processRequest(const RecordHeader& h, std::string_view message) {
   ProcessSlot* slot = ctx_.slot;
-  slot->current.listener = h.listener_id;
-  slot->current.transport = 0;
-  slot->current.conn_id = h.conn_id;
-  slot->current.conn_gen = h.conn_gen;
-  slot->current.seq = h.seq;
-  slot->current.addr_family = h.addr_family;
-  slot->current.port = h.port;
-  std::memcpy(slot->current.addr, h.addr, sizeof(h.addr));
-  slot->request_start_ms.store(NowMonotonicMs(), std::memory_order_relaxed);
+  WorkerSlot* mine = ctx_.worker_slot;
+  CurrentRequest current{};
+  current.listener = h.listener_id;
+  current.transport = 0;
+  current.conn_id = h.conn_id;
+  current.conn_gen = h.conn_gen;
+  current.seq = h.seq;
+  current.addr_family = h.addr_family;
+  current.port = h.port;
+  std::memcpy(current.addr, h.addr, sizeof(h.addr));
+  mine->current.publish(current);
+  mine->request_start_ms.store(NowMonotonicMs(), std::memory_order_relaxed);
   slot->state.store(static_cast<uint8_t>(SlotState::kBusy), std::memory_order_relaxed);
   ClientAddress peer = ipc::GetAddress(h);
   Request req(Transport::kTcp, message, peer, ConnectionId{h.listener_id, h.conn_id, h.conn_gen}, h.seq);
@@ -361,12 +364,12 @@ void WorkerProcess::processRequest(const RecordHeader& h, std::string_view messa
   Add(slot, kRequests);
   Add(slot, kBytesIn, message.size());
   Add(slot, kBytesOut, resp_.body().size());
-  slot->request_start_ms.store(0, std::memory_order_relaxed);
+  mine->request_start_ms.store(0, std::memory_order_relaxed);
   slot->state.store(static_cast<uint8_t>(retiring_ ? SlotState::kRetiring : SlotState::kIdle),
                     std::memory_order_relaxed);
   if (recycle_after_ != 0 && ++served_ == recycle_after_) {
     // Ask for a replacement; keep serving until the master hands the slot over.
-    slot->recycle.store(1);
+    mine->recycle.store(1);
     LOG(INFO) << "worker " << ctx_.index << ": served " << served_ << " requests (max_requests); asking to be replaced";
   }
 }
