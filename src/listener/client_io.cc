@@ -211,7 +211,11 @@ bool Listener::writeOut(Connection* c) {
     // send_timeout_ms runs from the last byte the client took (onTick).
     if (progress || c->write_blocked_ms == 0) c->write_blocked_ms = NowMonotonicMs();
     if (!c->write_armed) {
-      event_add(c->write_ev.get(), nullptr);
+      if (event_add(c->write_ev.get(), nullptr) != 0) {  // its replies could never leave
+        LOG_EVERY_T(ERROR, 1) << "listener " << id_ << ": event_add() of a write event failed; closing the connection";
+        closeConnection(c);
+        return false;
+      }
       c->write_armed = true;
     }
     // A client that does not read its replies stops being read (backpressure).
@@ -244,7 +248,11 @@ bool Listener::resumeRead(Connection* c) {
   if (!c->read_paused) return true;
   c->read_paused = false;
   if (c->read_closed || c->close_after) return true;
-  event_add(c->read_ev.get(), nullptr);
+  if (event_add(c->read_ev.get(), nullptr) != 0) {  // it could never be read again
+    LOG_EVERY_T(ERROR, 1) << "listener " << id_ << ": event_add() of a read event failed; closing the connection";
+    closeConnection(c);
+    return false;
+  }
   // While paused the client could not send the rest: its deadline restarts.
   if (c->partial_since_ms != 0) c->partial_since_ms = NowMonotonicMs();
   // Bytes may already be buffered (read before the pause): frame them now.

@@ -135,6 +135,10 @@ int WorkerProcess::init() {
   listeners_.resize(ctx_.out_fds.size());
   for (size_t j = 0; j < listeners_.size(); ++j) {
     listeners_[j].out = std::make_unique<ipc::OutLink>(loop_.base(), ctx_.out_fds[j], j, this, OutProgress);
+    if (!listeners_[j].out->ok()) {
+      LOG(ERROR) << "worker " << ctx_.index << ": event_new() for listener " << j << "'s socketpair failed";
+      return kExitRespawn;
+    }
   }
   standby_ = ctx_.standby;
   if (!standby_) setInputEnabled(true);
@@ -168,8 +172,15 @@ void WorkerProcess::setInputEnabled(bool on) {
   if (on && (standby_ || (retiring_ && reassembler_.partials() == 0))) return;
   if (on == input_enabled_) return;
   input_enabled_ = on;
-  if (on) event_add(input_ev_.get(), nullptr);
-  else event_del(input_ev_.get());
+  if (!on) {
+    event_del(input_ev_.get());
+  } else if (event_add(input_ev_.get(), nullptr) != 0) {
+    // It would never read its socketpair again: die as a crash does, so the
+    // master tells the listeners what it held and respawns the slot.
+    LOG(ERROR) << "worker " << ctx_.index << ": event_add() of its input failed; exiting to be respawned";
+    google::FlushLogFiles(google::GLOG_INFO);
+    _exit(kExitRespawn);
+  }
 }
 
 void WorkerProcess::onInput() {
@@ -439,7 +450,8 @@ void WorkerProcess::beginStop() {
   // The master stops workers after every listener has exited, so what is left
   // in the socketpair is all there will be: serve it, then exit.
   timeval t{kStopFlushTimeoutMs / 1000, (kStopFlushTimeoutMs % 1000) * 1000};
-  event_add(stop_timeout_ev_.get(), &t);
+  if (event_add(stop_timeout_ev_.get(), &t) != 0)
+    LOG(WARNING) << "worker " << ctx_.index << ": event_add() of the stop timeout failed; exiting when the socketpair is empty";
   if (input_enabled_) onInput();
   maybeExitAfterStop();
 }
