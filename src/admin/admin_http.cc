@@ -60,10 +60,10 @@ struct Live {
 
 // Copies what is running; atomics are read one by one (PHP-FPM copies under a
 // lock; exact cross-field consistency is not needed for monitoring).
-std::vector<Live> Snapshot(Scoreboard& board) {
+std::vector<Live> Snapshot(const Scoreboard& board) {
   std::vector<Live> out;
   for (size_t i = 0; i < board.size(); ++i) {
-    ProcessSlot& s = board.slot(i);
+    const ProcessSlot& s = board.slot(i);
     pid_t pid = s.pid.load();
     if (pid <= 0) continue;
     Live l;
@@ -73,7 +73,7 @@ std::vector<Live> Snapshot(Scoreboard& board) {
     l.pid = pid;
     l.state = static_cast<SlotState>(s.state.load());
     l.started_ms = s.started_ms.load();
-    l.request_start_ms = s.request_start_ms.load();
+    l.request_start_ms = board.worker(i) != nullptr ? board.worker(i)->request_start_ms.load() : 0;
     for (int c = 0; c < kCounterCount; ++c) l.counters[c] = s.counters[c].load(std::memory_order_relaxed);
     out.push_back(l);
   }
@@ -87,8 +87,8 @@ std::string Labels(const Live& l) {
 
 }  // namespace
 
-std::string RenderMetrics(Scoreboard& board) {
-  ScoreboardHeader& h = board.header();
+std::string RenderMetrics(const Scoreboard& board) {
+  const ScoreboardHeader& h = board.header();
   std::vector<Live> live = Snapshot(board);
   std::ostringstream o;
   auto family = [&](const std::string& name, const char* type, const char* help) {
@@ -106,7 +106,7 @@ std::string RenderMetrics(Scoreboard& board) {
   o << "solar_draining " << int{h.draining.load()} << "\n";
   family("solar_active_workers", "gauge", "TCP worker slots that new connections are assigned to.");
   o << "solar_active_workers " << h.active_workers.load() << "\n";
-  const std::pair<const char*, std::atomic<uint64_t>*> master_counters[] = {
+  const std::pair<const char*, const std::atomic<uint64_t>*> master_counters[] = {
       {"solar_reloads_total", &h.reloads},     {"solar_reload_failures_total", &h.reload_failures},
       {"solar_respawns_total", &h.respawns},   {"solar_request_timeouts_total", &h.timeouts},
       {"solar_recycles_total", &h.recycles}};
@@ -130,8 +130,8 @@ std::string RenderMetrics(Scoreboard& board) {
   return o.str();
 }
 
-std::string RenderStatus(Scoreboard& board) {
-  ScoreboardHeader& h = board.header();
+std::string RenderStatus(const Scoreboard& board) {
+  const ScoreboardHeader& h = board.header();
   const int64_t now = NowRealtimeMs(), mono = NowMonotonicMs();
   std::ostringstream o;
   o << "{\"master\":{\"pid\":" << h.master_pid.load() << ",\"state\":\""
@@ -155,7 +155,7 @@ std::string RenderStatus(Scoreboard& board) {
   return o.str();
 }
 
-AdminReply AnswerAdminRequest(bool is_get, const char* uri, Scoreboard& board) {
+AdminReply AnswerAdminRequest(bool is_get, const char* uri, const Scoreboard& board) {
   if (!is_get) return {405, "Method Not Allowed", "text/plain", "only GET\n"};
   evhttp_uri* parsed = uri != nullptr ? evhttp_uri_parse(uri) : nullptr;
   std::string path = parsed && evhttp_uri_get_path(parsed) ? evhttp_uri_get_path(parsed) : "";
@@ -181,7 +181,7 @@ AdminReply AnswerAdminRequest(bool is_get, const char* uri, Scoreboard& board) {
 namespace {
 
 struct AdminState {
-  Scoreboard* board;
+  const Scoreboard* board;
 };
 
 void Reply(evhttp_request* req, int code, const char* reason, const char* type, const std::string& body) {
@@ -233,7 +233,9 @@ int RunAdmin(const ChildContext& ctx) {
     LOG(ERROR) << "admin: cannot set up its signal event";
     return kExitRespawn;
   }
-  ctx.slot->state.store(static_cast<uint8_t>(SlotState::kIdle));
+  // No state to publish: this process maps the whole scoreboard read-only
+  // (it parses HTTP from the network), so the master marks its slot idle at
+  // fork; the socket it serves was listening before, connections wait there.
   loop.run();
   return kExitOk;
 }

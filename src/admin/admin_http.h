@@ -18,8 +18,8 @@ namespace solar {
 int RunAdmin(const ChildContext& ctx);
 
 // Renderers, pure over a scoreboard (tested without HTTP).
-std::string RenderMetrics(Scoreboard& board);
-std::string RenderStatus(Scoreboard& board);
+std::string RenderMetrics(const Scoreboard& board);
+std::string RenderStatus(const Scoreboard& board);
 
 // The answer to one request, from its method and request target (the URI as
 // received) alone: the part of request handling that is ours, kept apart from
@@ -30,6 +30,6 @@ struct AdminReply {
   const char* content_type;
   std::string body;
 };
-AdminReply AnswerAdminRequest(bool is_get, const char* uri, Scoreboard& board);
+AdminReply AnswerAdminRequest(bool is_get, const char* uri, const Scoreboard& board);
 
 }  // namespace solar

@@ -27,9 +27,12 @@ struct ChildContext {
   int listen_fd = -1;  // listener: its own SO_REUSEPORT socket
   int in_fd = -1;      // the socketpair end this process reads
   std::vector<int> out_fds;  // listener: each worker's send end; worker: each listener's send end
-  ProcessSlot* slot = nullptr;  // this process's scoreboard slot
-  ScoreboardHeader* header = nullptr;  // live settings, active worker count
-  Scoreboard* board = nullptr;  // every slot, to read: admin; listeners (the others' requests_per_worker)
+  // The scoreboard, mapped read-only but for this process's own slot.
+  ProcessSlot* slot = nullptr;                // this process's slot
+  WorkerSlot* worker_slot = nullptr;          // worker roles: its part beside it
+  ListenerSlot* listener_slot = nullptr;      // listener: its part beside it
+  const ScoreboardHeader* header = nullptr;   // live settings, active worker count
+  const Scoreboard* board = nullptr;  // every slot, to read: admin; listeners (the others' requests_per_worker)
   // Worker: start as a reload's replacement: initialise, then wait for SIGUSR2
   // (the master hands over the slot) before reading requests.
   bool standby = false;

@@ -62,7 +62,7 @@ std::string DescribeWorker(const WorkerConfig& config) {
 }
 
 bool StartWorkerCheck(const Config& config, const std::string& config_path, WorkerCheck* check,
-                      std::string* error) {
+                      std::string* error, const std::function<void()>& in_child) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
     *error = std::string("pipe() failed: ") + std::strerror(errno);
@@ -76,6 +76,15 @@ bool StartWorkerCheck(const Config& config, const std::string& config_path, Work
     ResetSignalsInChild();
     UnblockAllSignals();
     close(fds[0]);
+    if (in_child) in_child();
+    // Only the report pipe stays open, as fd 3 (the standard streams too).
+    if (fds[1] != 3 && (dup2(fds[1], 3) != 3 || close(fds[1]) != 0)) _exit(1);
+    fds[1] = 3;
+    if (close_range(4, ~0U, 0) != 0) {
+      const std::string why = std::string("close_range() in the check failed: ") + std::strerror(errno);
+      [[maybe_unused]] ssize_t n = write(fds[1], why.data(), why.size());
+      _exit(1);
+    }
     auto fail = [&](const std::string& why) {
       [[maybe_unused]] ssize_t n = write(fds[1], why.data(), why.size());
       _exit(1);

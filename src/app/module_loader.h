@@ -8,6 +8,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -44,7 +45,11 @@ struct WorkerCheck {
   std::string why;
   bool timed_out = false;
 };
-bool StartWorkerCheck(const Config& config, const std::string& config_path, WorkerCheck* check, std::string* error);
+// `in_child` runs first in the child (the master makes its shared memory
+// read-only there); then every fd but the child's report pipe is closed: the
+// module's code never holds the master's sockets, pipes or memory fds.
+bool StartWorkerCheck(const Config& config, const std::string& config_path, WorkerCheck* check, std::string* error,
+                      const std::function<void()>& in_child = {});
 bool ReadWorkerCheck(WorkerCheck* check);
 bool WorkerCheckPassed(WorkerCheck* check, int status, uint32_t timeout_ms, std::string* error);
 

@@ -68,12 +68,13 @@ int MsgQueue::Configure(int id, uid_t uid, gid_t gid, size_t qbytes) {
   ds.msg_qbytes = qbytes;
   if (msgctl(id, IPC_SET, &ds) == 0) return 0;
   int err = errno;
-  // Unprivileged: keep the kernel's byte limit but still set the rest.
-  msgctl(id, IPC_STAT, &ds);
+  // Unprivileged: keep the kernel's byte limit but still set the rest. If
+  // even that fails, that error says more (the owner may be wrong).
+  if (msgctl(id, IPC_STAT, &ds) != 0) return errno;
   ds.msg_perm.uid = uid;
   ds.msg_perm.gid = gid;
   ds.msg_perm.mode = 0600;
-  msgctl(id, IPC_SET, &ds);
+  if (msgctl(id, IPC_SET, &ds) != 0) return errno;
   return err;
 }
 

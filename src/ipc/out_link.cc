@@ -1,5 +1,7 @@
 #include "ipc/out_link.h"
 
+#include <glog/logging.h>
+
 namespace solar::ipc {
 
 OutLink::OutLink(event_base* base, int fd, size_t index, void* owner, ProgressFn progress)
@@ -13,7 +15,12 @@ OutLink::Flush OutLink::flush() {
   if (!due_ || waiting_) return Flush::kNothing;
   due_ = false;
   if (channel_.flush() != OutChannel::FlushResult::kAgain) return Flush::kSent;
-  event_add(write_ev_.get(), nullptr);
+  // A failed event_add (out of memory) is retried at the next flush.
+  if (event_add(write_ev_.get(), nullptr) != 0) {
+    LOG_EVERY_T(ERROR, 1) << "event_add() of a socketpair's write event failed; retrying at the next flush";
+    due_ = true;
+    return Flush::kWaiting;
+  }
   waiting_ = true;
   return Flush::kWaiting;
 }

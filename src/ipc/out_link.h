@@ -42,6 +42,8 @@ class OutLink : NonCopyable {
     kWaiting,  // EAGAIN: the rest goes when the socket is writable (progress() says when)
   };
   Flush flush();
+  // False if its write event could not be made (event_new: out of memory).
+  bool ok() const { return write_ev_ != nullptr; }
 
   // Sends what it can now, whatever the state (the listener's last pass
   // before exit); true when nothing is left.

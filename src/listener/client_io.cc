@@ -164,7 +164,7 @@ uint64_t Listener::requestsOn(size_t w) const {
   const size_t listeners = config_.listeners();
   if (listeners > 1 && ctx_.board != nullptr) {
     for (size_t l = 0; l < listeners; ++l) {  // listener l's scoreboard slot is l
-      if (l != id_) n += ctx_.board->slot(l).requests_per_worker[w].load(std::memory_order_relaxed);
+      if (l != id_) n += ctx_.board->listener(l)->requests_per_worker[w].load(std::memory_order_relaxed);
     }
   }
   return n;
@@ -174,7 +174,7 @@ void Listener::countRequest(size_t w, int delta) {
   if (delta < 0 && requests_[w] == 0) return;
   if (delta > 0 && requests_[w] == 0) progress_ms_[w] = NowMonotonicMs();  // busy from now on
   requests_[w] += delta;
-  ctx_.slot->requests_per_worker[w].store(requests_[w], std::memory_order_relaxed);
+  ctx_.listener_slot->requests_per_worker[w].store(requests_[w], std::memory_order_relaxed);
 }
 
 void Listener::forward(Connection* c, size_t worker, RecordType type, std::string_view payload, uint64_t seq) {
@@ -211,7 +211,11 @@ bool Listener::writeOut(Connection* c) {
     // send_timeout_ms runs from the last byte the client took (onTick).
     if (progress || c->write_blocked_ms == 0) c->write_blocked_ms = NowMonotonicMs();
     if (!c->write_armed) {
-      event_add(c->write_ev.get(), nullptr);
+      if (event_add(c->write_ev.get(), nullptr) != 0) {  // its replies could never leave
+        LOG_EVERY_T(ERROR, 1) << "listener " << id_ << ": event_add() of a write event failed; closing the connection";
+        closeConnection(c);
+        return false;
+      }
       c->write_armed = true;
     }
     // A client that does not read its replies stops being read (backpressure).
@@ -244,7 +248,11 @@ bool Listener::resumeRead(Connection* c) {
   if (!c->read_paused) return true;
   c->read_paused = false;
   if (c->read_closed || c->close_after) return true;
-  event_add(c->read_ev.get(), nullptr);
+  if (event_add(c->read_ev.get(), nullptr) != 0) {  // it could never be read again
+    LOG_EVERY_T(ERROR, 1) << "listener " << id_ << ": event_add() of a read event failed; closing the connection";
+    closeConnection(c);
+    return false;
+  }
   // While paused the client could not send the rest: its deadline restarts.
   if (c->partial_since_ms != 0) c->partial_since_ms = NowMonotonicMs();
   // Bytes may already be buffered (read before the pause): frame them now.
@@ -276,7 +284,7 @@ void Listener::closeConnection(Connection* c) {
   } else {
     forward(c, c->worker(), RecordType::kClose, {}, 0);  // the worker runs onClose and frees its state
     dispatcher_.release(c->worker());
-    ctx_.slot->conns_per_worker[c->worker()].fetch_sub(1, std::memory_order_relaxed);
+    ctx_.listener_slot->conns_per_worker[c->worker()].fetch_sub(1, std::memory_order_relaxed);
     reassembler_.drop(c->slot());
   }
   uint32_t slot = c->slot();

@@ -65,6 +65,10 @@ bool Listener::init() {
   worker_down_.assign(ctx_.out_fds.size(), false);
   for (size_t w = 0; w < workers_.size(); ++w) {
     workers_[w].out = std::make_unique<ipc::OutLink>(loop_.base(), ctx_.out_fds[w], w, this, ChannelProgress);
+    if (!workers_[w].out->ok()) {
+      LOG(ERROR) << "listener " << id_ << ": event_new() for worker " << w << "'s socketpair failed";
+      return false;
+    }
     // Tell each worker this listener (re)started, so it forgets connections of
     // an earlier incarnation (they are gone with it).
     workers_[w].out->append(ipc::MakeHeader(RecordType::kHello, id_, 0, next_gen_), {});
@@ -137,18 +141,28 @@ void Listener::acceptOne(UniqueFd fd, const sockaddr_storage& ss) {
   size_t worker = 0;
   if (!per_request_) {
     worker = dispatcher_.assign(ctx_.header->active_workers.load(std::memory_order_relaxed));
-    ctx_.slot->conns_per_worker[worker].fetch_add(1, std::memory_order_relaxed);
+    ctx_.listener_slot->conns_per_worker[worker].fetch_add(1, std::memory_order_relaxed);
   }
   auto conn = std::make_unique<Connection>(this, std::move(fd), slot, next_gen_++, worker, peer);
   Connection* c = conn.get();
   c->read_ev = loop_.newEvent(c->fd(), EV_READ | EV_PERSIST, ClientReadCb, c);
   c->write_ev = loop_.newEvent(c->fd(), EV_WRITE | EV_PERSIST, ClientWriteCb, c);
+  if (!c->read_ev || !c->write_ev) {  // out of memory: refuse this one, serve the rest
+    LOG_EVERY_T(ERROR, 1) << "listener " << id_ << ": event_new() for a connection failed; closing it";
+    if (!per_request_) ctx_.listener_slot->conns_per_worker[worker].fetch_sub(1, std::memory_order_relaxed);
+    free_slots_.push_back(slot);
+    Add(ctx_.slot, kRejected);
+    return;
+  }
   c->last_active_ms = NowMonotonicMs();
   conns_[slot] = std::move(conn);
   ++live_;
   Add(ctx_.slot, kConnections);
   if (!per_request_) forward(c, worker, RecordType::kOpen, {}, 0);
-  event_add(c->read_ev.get(), nullptr);
+  if (event_add(c->read_ev.get(), nullptr) != 0) {
+    LOG_EVERY_T(ERROR, 1) << "listener " << id_ << ": event_add() for a new connection failed; closing it";
+    closeConnection(c);
+  }
 }
 
 // ---- timers and stop ----

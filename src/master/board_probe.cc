@@ -14,10 +14,14 @@ SlotState BoardProbe::boardState(size_t board) const {
 }
 
 int64_t BoardProbe::requestStartMs(size_t board) const {
-  return board_->slot(board).request_start_ms.load(std::memory_order_relaxed);
+  const WorkerSlot* w = board_->worker(board);
+  return w != nullptr ? w->request_start_ms.load(std::memory_order_relaxed) : 0;
 }
 
-bool BoardProbe::recycleAsked(size_t board) const { return board_->slot(board).recycle.load() != 0; }
+bool BoardProbe::recycleAsked(size_t board) const {
+  const WorkerSlot* w = board_->worker(board);
+  return w != nullptr && w->recycle.load() != 0;
+}
 
 int64_t BoardProbe::rssMb(pid_t pid) const {
   std::ifstream in("/proc/" + std::to_string(pid) + "/statm");
@@ -29,15 +33,17 @@ int64_t BoardProbe::rssMb(pid_t pid) const {
 uint64_t BoardProbe::workerLoad(int index) const {
   uint64_t load = 0;
   for (size_t b : listener_boards_) {
-    load += board_->slot(b).conns_per_worker[index].load();
-    load += board_->slot(b).requests_per_worker[index].load();  // PER_REQUEST
+    load += board_->listener(b)->conns_per_worker[index].load();
+    load += board_->listener(b)->requests_per_worker[index].load();  // PER_REQUEST
   }
   return load;
 }
 
 // The client of a worker's current request, as the worker published it.
 std::string BoardProbe::describeRequest(size_t board) const {
-  const CurrentRequest& r = board_->slot(board).current;
+  CurrentRequest r{};
+  const WorkerSlot* w = board_->worker(board);
+  if (w == nullptr || !w->current.read(&r)) return "an unknown client (the worker kept rewriting its current request)";
   ipc::RecordHeader h{};
   h.addr_family = r.addr_family;
   h.port = r.port;

@@ -39,6 +39,8 @@ void Master::fork(const Action& a) {
     return;
   }
   board_->slot(a.board).pid.store(pid);
+  // The admin child cannot write its slot (see childMain): serving from the start.
+  if (slot.role == Role::kAdmin) board_->slot(a.board).state.store(static_cast<uint8_t>(SlotState::kIdle));
   supervisor_->forked(a.slot, a.standby, pid, now);
 }
 
@@ -55,9 +57,17 @@ void Master::childMain(const Slot& slot, size_t board, bool standby, uint32_t ep
   ctx.index = slot.index;
   ctx.epoch = epoch;
   ctx.slot = &board_->slot(board);
+  ctx.worker_slot = board_->worker(board);
+  ctx.listener_slot = board_->listener(board);
   ctx.header = &board_->header();
   ctx.board = board_.get();
   ctx.standby = standby;
+  // The admin endpoint parses HTTP from the network: it writes nothing shared.
+  const long own = slot.role == Role::kAdmin ? -1 : static_cast<long>(board);
+  if (std::string error; !board_->restrictTo(own, &error)) {
+    LOG(ERROR) << name << ": " << error;
+    _exit(kExitRespawn);
+  }
   signals_.close();
   pid_file_.closeInChild();
   inotify_fd_.reset();
@@ -170,11 +180,11 @@ void Master::clearBoard(size_t board, Role role) {
   ProcessSlot& ps = board_->slot(board);
   ps.pid.store(0);
   ps.state.store(static_cast<uint8_t>(SlotState::kEmpty));
-  if (role == Role::kListener) {
+  if (ListenerSlot* l = board_->listener(board)) {
     // Its connections died with it: no worker is busy on its behalf any more
     // (the other listeners' PER_REQUEST choices and scale-down read these).
-    for (auto& n : ps.conns_per_worker) n.store(0);
-    for (auto& n : ps.requests_per_worker) n.store(0);
+    for (auto& n : l->conns_per_worker) n.store(0);
+    for (auto& n : l->requests_per_worker) n.store(0);
   }
 }
 
@@ -182,7 +192,7 @@ void Master::clearBoard(size_t board, Role role) {
 // which. Tell each listener, in the same FIFO the worker's replies used, so a
 // reply sent just before the death is seen first.
 void Master::workerLost(const Slot& slot, size_t board) {
-  ProcessSlot& ps = board_->slot(board);
+  WorkerSlot& ps = *board_->worker(board);
   std::vector<std::string> per_listener(notices_.size());
   for (uint32_t i = 0; i < ps.held_high && i < kMaxHeld; ++i) {
     const HeldEntry& e = ps.held[i];

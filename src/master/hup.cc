@@ -52,7 +52,11 @@ void Master::reconfigure() {
   // Checked as it will run: with the running user and the other kept fields,
   // in a child the loop watches (a module's initialisers or onCheck may take
   // their time; the master goes on respawning and enforcing timeouts).
-  if (!StartWorkerCheck(fresh, config_path_, &hup_check_, &error)) {
+  // The check runs the module's code: it sees the scoreboard read-only.
+  auto in_child = [this] {
+    if (std::string why; !board_->restrictTo(-1, &why)) _exit(1);
+  };
+  if (!StartWorkerCheck(fresh, config_path_, &hup_check_, &error, in_child)) {
     LOG(ERROR) << "HUP: cannot check the new worker, nothing changed: " << error;
     notifySystemd("READY=1");
     return;

@@ -99,11 +99,14 @@ bool Master::setUp() {
 // starts beside the process it replaces), the UDP listener, two per UDP
 // worker slot, the admin process.
 bool Master::createBoard() {
-  board_ = Scoreboard::create(config_.listeners() + 4 * config_.max_workers() + 2);
-  if (!board_) {
-    PLOG(ERROR) << "mmap() of the scoreboard failed";
-    return false;
-  }
+  const size_t L = config_.listeners(), W = config_.max_workers();
+  std::vector<Role> layout(L, Role::kListener);
+  layout.insert(layout.end(), 2 * W, Role::kWorker);
+  layout.push_back(config_.has_udp() ? Role::kUdpListener : Role::kNone);
+  layout.insert(layout.end(), 2 * W, config_.has_udp() ? Role::kUdpWorker : Role::kNone);
+  layout.push_back(config_.admin_listen().empty() ? Role::kNone : Role::kAdmin);
+  board_ = Scoreboard::create(layout);
+  if (!board_) return false;  // logged
   ScoreboardHeader& h = board_->header();
   h.master_pid.store(master_pid_);
   h.started_ms.store(NowRealtimeMs());
@@ -187,7 +190,7 @@ void Master::carryOut(const Action& a) {
     case Action::Kind::kWorkerLost: workerLost(slot, a.board); break;
     case Action::Kind::kDropQueued: dropQueued(slot); break;
     case Action::Kind::kClearBoard: clearBoard(a.board, a.role); break;
-    case Action::Kind::kClearRecycle: board_->slot(a.board).recycle.store(0); break;
+    case Action::Kind::kClearRecycle: board_->worker(a.board)->recycle.store(0); break;
     case Action::Kind::kServerState: h.state.store(static_cast<uint8_t>(a.state)); break;
     case Action::Kind::kNotify: notifySystemd(a.text.c_str()); break;
     case Action::Kind::kStopBegan: stopBegan(); break;

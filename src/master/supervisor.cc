@@ -1,5 +1,5 @@
-// The supervisor's table, exits, forks, readiness and stop. Reloads, limits
-// and scaling are in supervisor_reload.cc.
+// The supervisor's table, forks, exits and readiness. The stop is in
+// supervisor_stop.cc; reloads, limits and scaling in supervisor_reload.cc.
 #include "master/supervisor.h"
 
 #include <sys/wait.h>
@@ -15,6 +15,16 @@ namespace solar {
 namespace {
 
 bool IsWorkerRole(Role r) { return r == Role::kWorker || r == Role::kUdpWorker; }
+
+// A worker that failed its own start-up (module load, onStart: it exits
+// kExitRespawn, or crashes) did not become idle: it will most likely fail the
+// same way after its back-off. One killed from outside while starting (an
+// operator's KILL, the OOM killer) says nothing of the next start.
+bool FailedItsStart(int status) {
+  const bool from_outside =
+      WIFSIGNALED(status) && (WTERMSIG(status) == SIGKILL || WTERMSIG(status) == SIGTERM || WTERMSIG(status) == SIGINT);
+  return (WIFEXITED(status) && WEXITSTATUS(status) == kExitRespawn) || (WIFSIGNALED(status) && !from_outside);
+}
 
 }  // namespace
 
@@ -188,30 +198,9 @@ bool Supervisor::exited(pid_t pid, int status, int64_t now) {
   return false;
 }
 
-void Supervisor::exitedStandby(Slot& s, int status) {
-  s.standby_pid = 0;
-  Action a{Action::Kind::kClearBoard};
-  a.board = s.alt_board;
-  a.role = s.role;
-  emit(std::move(a));
-}
-
-void Supervisor::exitedMain(Slot& s, int status, int64_t now) {
-  const std::string who = nameOf(s) + " (pid " + std::to_string(s.pid) + ")";
-  // A worker that failed its own start-up (module load, onStart: it exits
-  // kExitRespawn, or crashes) did not become idle: it will most likely fail
-  // the same way after its back-off. One killed from outside while starting
-  // (an operator's KILL, the OOM killer) says nothing of the next start.
-  const bool from_outside =
-      WIFSIGNALED(status) && (WTERMSIG(status) == SIGKILL || WTERMSIG(status) == SIGTERM || WTERMSIG(status) == SIGINT);
-  const bool failed_start =
-      (WIFEXITED(status) && WEXITSTATUS(status) == kExitRespawn) || (WIFSIGNALED(status) && !from_outside);
-  const bool never_ready = probe_->boardState(s.board) == SlotState::kStarting && failed_start;
-  const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == kExitOk;
-  const bool let_go = s.phase == Phase::kRetiring || s.phase == Phase::kKilled;
-  const Phase was = s.phase;
-  s.pid = 0;
-  s.phase = Phase::kOff;
+// The dead process's scoreboard slot is cleared; a TCP worker's held list
+// goes to the listeners first.
+void Supervisor::clearAfterExit(Slot& s) {
   Action clear{Action::Kind::kClearBoard};
   clear.board = s.board;
   clear.role = s.role;
@@ -222,6 +211,25 @@ void Supervisor::exitedMain(Slot& s, int status, int64_t now) {
     lost.board = s.board;
     emit(std::move(lost));
   }
+}
+
+void Supervisor::exitedStandby(Slot& s, int status) {
+  s.standby_pid = 0;
+  Action a{Action::Kind::kClearBoard};
+  a.board = s.alt_board;
+  a.role = s.role;
+  emit(std::move(a));
+}
+
+void Supervisor::exitedMain(Slot& s, int status, int64_t now) {
+  const std::string who = nameOf(s) + " (pid " + std::to_string(s.pid) + ")";
+  const bool never_ready = probe_->boardState(s.board) == SlotState::kStarting && FailedItsStart(status);
+  const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == kExitOk;
+  const bool let_go = s.phase == Phase::kRetiring || s.phase == Phase::kKilled;
+  const Phase was = s.phase;
+  s.pid = 0;
+  s.phase = Phase::kOff;
+  clearAfterExit(s);
   const bool replacing = isCurrent(s);
   if (s.standby_pid > 0 && (replacing || let_go)) {
     // Retired for a reload (or died while its replacement was starting): the
@@ -330,82 +338,6 @@ int64_t Supervisor::nextDueMs(int64_t now) const {
     if (s.phase == Phase::kBackingOff) next = std::min(next, s.respawn_at_ms);
   }
   return std::max(next, now);
-}
-
-// ---- stop ----
-
-void Supervisor::stop(const std::string& why, int64_t now) {
-  if (stage_ == Stage::kRunning) {
-    beginStop(why, now);
-  } else if (stage_ != Stage::kDone) {
-    log(1, "second stop signal during the drain: killing all children now");
-    killAll(SIGKILL);
-  }
-}
-
-void Supervisor::beginStop(const std::string& why, int64_t now) {
-  if (stage_ != Stage::kRunning) return;
-  log(0, "stopping (" + why + "): no new connections; finishing requests in flight");
-  Action notify{Action::Kind::kNotify};
-  notify.text = "STOPPING=1";
-  emit(std::move(notify));
-  stage_ = Stage::kStoppingListeners;
-  serverState(ServerState::kStopping);
-  emit(Action{Action::Kind::kStopBegan});
-  stop_deadline_ms_ = now + settings_.graceful_timeout_ms;
-  reload_ = Reload();
-  pending_reload_.clear();
-  pending_notify_ = false;
-  for (Slot& s : slots_) {
-    // Worker slots stay served until the listeners are gone: a pending
-    // respawn still happens, and a replacement whose predecessor is already
-    // retiring still takes over (exitedMain promotes it).
-    if (!IsWorkerRole(s.role) && s.phase == Phase::kBackingOff) s.phase = Phase::kOff;
-    const bool let_go = s.phase == Phase::kRetiring || s.phase == Phase::kKilled;
-    if (s.standby_pid > 0 && !let_go) signal(s.standby_pid, SIGTERM);
-    // The admin endpoint stays up while the listeners drain: /health says
-    // "503 stopping" to the load balancer rather than refusing the check.
-    if ((s.role == Role::kListener || s.role == Role::kUdpListener) && s.pid > 0) signal(s.pid, SIGTERM);
-  }
-}
-
-void Supervisor::advanceStop(int64_t now) {
-  if (stage_ == Stage::kStoppingListeners && aliveListeners() == 0) {
-    // Listeners are gone only once every reply was written: workers can go.
-    // UDP workers first drain what the UDP listener queued.
-    stage_ = Stage::kStoppingWorkers;
-    for (Slot& s : slots_) {
-      if (s.phase == Phase::kBackingOff) s.phase = Phase::kOff;
-      if ((IsWorkerRole(s.role) || s.role == Role::kAdmin) && s.pid > 0) signal(s.pid, SIGTERM);
-    }
-    last_term_ms_ = now;
-  }
-  if (stage_ == Stage::kStoppingWorkers && now - last_term_ms_ >= kRepeatSignalMs) {
-    // Repeated: a TERM that lands just before a UDP worker enters msgrcv() is
-    // not seen until the next message, and a worker promoted during the stop
-    // gets its TERM once it has left standby (a standby told to stop would
-    // exit without serving its slot).
-    for (const Slot& s : slots_) {
-      if (!IsWorkerRole(s.role) || s.pid <= 0) continue;
-      if (probe_->boardState(s.board) == SlotState::kStandby) continue;
-      signal(s.pid, SIGTERM);
-    }
-    last_term_ms_ = now;
-  }
-  if (stage_ == Stage::kStoppingWorkers && alive() == 0) stage_ = Stage::kDone;
-  if (stage_ != Stage::kDone && now >= stop_deadline_ms_) {
-    log(1, "graceful_timeout_ms (" + std::to_string(settings_.graceful_timeout_ms) + ") passed; killing " +
-               std::to_string(alive()) + " child(ren)");
-    killAll(SIGKILL);
-    stop_deadline_ms_ = now + 1000000;
-  }
-}
-
-void Supervisor::killAll(int sig) {
-  for (const Slot& s : slots_) {
-    if (s.pid > 0) signal(s.pid, sig);
-    if (s.standby_pid > 0) signal(s.standby_pid, sig);
-  }
 }
 
 }  // namespace solar

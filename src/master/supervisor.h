@@ -187,14 +187,16 @@ class Supervisor {
     bool one_slot = false;      // recycling one slot, not a full reload
   };
 
-  // supervisor.cc: the table, exits, forks, stop.
+  // supervisor.cc: the table, forks, exits, readiness.
   void fork(Slot& s, bool standby);
+  void clearAfterExit(Slot& s);
   void exitedStandby(Slot& s, int status);
   void exitedMain(Slot& s, int status, int64_t now);
   void respawnLater(Slot& s, bool never_ready, int64_t now);
   void respawnDue(int64_t now);
   void observe();
   void checkReady();
+  // supervisor_stop.cc
   void beginStop(const std::string& why, int64_t now);
   void advanceStop(int64_t now);
   void killAll(int sig);

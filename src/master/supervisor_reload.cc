@@ -141,6 +141,9 @@ void Supervisor::startReplacement(int64_t now) {
   Reload& r = reload_;
   // A slot whose process died meanwhile is respawned with the new code anyway.
   while (!r.queue.empty() && slots_[r.queue.front()].pid <= 0) r.queue.pop_front();
+  // A standby killed by an earlier, failed reload is not reaped yet: its
+  // exit must find the slot's standby_pid still its own.
+  if (!r.queue.empty() && slots_[r.queue.front()].standby_pid > 0) return;
   if (r.queue.empty()) {
     finishReload(now);
     return;
@@ -177,7 +180,10 @@ void Supervisor::reloadFailed(const std::string& why, int64_t now) {
   count(Action::Counter::kReloadFailures);
   if (reload_.current >= 0) {
     Slot& s = slots_[reload_.current];
-    if (s.pid <= 0 && s.wanted) {  // nobody serves it now
+    // Nobody serves it now: respawned if wanted, or if scaled down while
+    // listeners still send it requests (it retires once they are gone).
+    const bool still_used = s.role == Role::kWorker && probe_->workerLoad(s.index) > 0;
+    if (s.pid <= 0 && (s.wanted || still_used)) {
       s.phase = Phase::kBackingOff;
       s.respawn_at_ms = now;
     }

@@ -1,10 +1,16 @@
 #include "scoreboard/scoreboard.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <ctime>
 #include <new>
+#include <utility>
+
+#include <glog/logging.h>
 
 namespace solar {
 
@@ -55,39 +61,133 @@ const char* CounterName(int c) {
   return c >= 0 && c < kCounterCount ? kNames[c] : "unknown";
 }
 
-std::unique_ptr<Scoreboard> Scoreboard::create(size_t slots) {
-  size_t bytes = sizeof(ScoreboardHeader) + sizeof(ProcessSlot) * slots;
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) return nullptr;
-  return std::unique_ptr<Scoreboard>(new Scoreboard(p, bytes, slots));
+namespace {
+
+size_t PageSize() { return static_cast<size_t>(sysconf(_SC_PAGESIZE)); }
+size_t RoundUp(size_t n, size_t to) { return (n + to - 1) / to * to; }
+constexpr size_t kPartOffset = (sizeof(ProcessSlot) + 63) / 64 * 64;
+
+size_t BlockBytes(Role role) {
+  size_t n = kPartOffset;
+  if (role == Role::kWorker || role == Role::kUdpWorker) n += sizeof(WorkerSlot);
+  if (role == Role::kListener) n += sizeof(ListenerSlot);
+  return RoundUp(n, PageSize());
 }
 
-Scoreboard::Scoreboard(void* map, size_t bytes, size_t slots)
-    : map_(map), bytes_(bytes), slots_(slots) {
-  // mmap zeroes the region; placement-new gives the atomics their lifetime.
-  header_ = new (map) ScoreboardHeader();
-  base_ = reinterpret_cast<ProcessSlot*>(static_cast<char*>(map) + sizeof(ScoreboardHeader));
-  for (size_t i = 0; i < slots; ++i) new (&base_[i]) ProcessSlot();
+}  // namespace
+
+std::unique_ptr<Scoreboard> Scoreboard::create(const std::vector<Role>& layout) {
+  std::unique_ptr<Scoreboard> board(new Scoreboard());
+  board->layout_ = layout;
+  size_t bytes = RoundUp(sizeof(ScoreboardHeader), PageSize());
+  for (Role r : layout) {
+    board->offsets_.push_back(bytes);
+    bytes += BlockBytes(r);
+  }
+  board->offsets_.push_back(bytes);
+  board->bytes_ = bytes;
+  board->fd_ = memfd_create("solar-scoreboard", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (board->fd_ < 0) {
+    PLOG(ERROR) << "memfd_create() for the scoreboard failed";
+    return nullptr;
+  }
+  if (ftruncate(board->fd_, static_cast<off_t>(bytes)) != 0) {
+    PLOG(ERROR) << "ftruncate(" << bytes << ") of the scoreboard's memfd failed";
+    return nullptr;
+  }
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, board->fd_, 0);
+  if (p == MAP_FAILED) {
+    PLOG(ERROR) << "mmap() of the scoreboard (" << bytes << " bytes) failed";
+    return nullptr;
+  }
+  board->map_ = static_cast<char*>(p);
+  // After the writable mapping: new mappings of it can never be writable.
+  board->sealed_ = fcntl(board->fd_, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE) == 0;
+  if (!board->sealed_) {
+    PLOG(WARNING) << "sealing the scoreboard's memfd failed (F_SEAL_FUTURE_WRITE needs Linux 5.1); children "
+                     "protect the other slots with mprotect() only";
+  }
+  // The memfd starts zeroed; placement-new gives the atomics their lifetime.
+  board->header_ = new (board->map_) ScoreboardHeader();
+  for (size_t i = 0; i < layout.size(); ++i) {
+    char* block = board->map_ + board->offsets_[i];
+    board->slots_.push_back(new (block) ProcessSlot());
+    const bool worker = layout[i] == Role::kWorker || layout[i] == Role::kUdpWorker;
+    board->workers_.push_back(worker ? new (block + kPartOffset) WorkerSlot() : nullptr);
+    board->listeners_.push_back(layout[i] == Role::kListener ? new (block + kPartOffset) ListenerSlot() : nullptr);
+  }
+  return board;
 }
 
-Scoreboard::~Scoreboard() { munmap(map_, bytes_); }
+Scoreboard::~Scoreboard() {
+  if (map_ != nullptr) munmap(map_, bytes_);
+  if (fd_ >= 0) close(fd_);
+}
+
+bool Scoreboard::restrictTo(long own, std::string* error) {
+  const size_t from = own >= 0 ? offsets_[own] : bytes_;
+  const size_t to = own >= 0 ? offsets_[own + 1] : bytes_;
+  for (auto [begin, end] : {std::pair<size_t, size_t>{0, from}, std::pair<size_t, size_t>{to, bytes_}}) {
+    if (begin >= end) continue;
+    char* at = map_ + begin;
+    const bool ok = sealed_ ? mmap(at, end - begin, PROT_READ, MAP_SHARED | MAP_FIXED, fd_, static_cast<off_t>(begin)) == at
+                            : mprotect(at, end - begin, PROT_READ) == 0;
+    if (!ok) {
+      *error = std::string(sealed_ ? "mmap(MAP_FIXED, PROT_READ)" : "mprotect(PROT_READ)") +
+               " of the scoreboard failed: " + std::strerror(errno);
+      return false;
+    }
+  }
+  close(fd_);
+  fd_ = -1;
+  return true;
+}
 
 void Scoreboard::reset(size_t i, Role role, int index) {
-  ProcessSlot& s = base_[i];
+  ProcessSlot& s = *slots_[i];
   s.pid.store(0);
   s.role.store(static_cast<uint8_t>(role));
   s.state.store(static_cast<uint8_t>(SlotState::kStarting));
-  s.recycle.store(0);
   s.index.store(index);
   s.started_ms.store(NowRealtimeMs());
-  s.request_start_ms.store(0);
   for (auto& c : s.counters) c.store(0);
-  for (auto& c : s.conns_per_worker) c.store(0);
-  for (auto& c : s.requests_per_worker) c.store(0);
-  std::memset(&s.current, 0, sizeof(s.current));
-  s.held_high = 0;
-  s.held_overflow = 0;
-  std::memset(s.held, 0, sizeof(s.held));
+  if (WorkerSlot* w = workers_[i]) {
+    w->request_start_ms.store(0);
+    w->recycle.store(0);
+    w->current.publish(CurrentRequest{});
+    w->held_high = 0;
+    w->held_overflow = 0;
+    std::memset(w->held, 0, sizeof(w->held));
+  }
+  if (ListenerSlot* l = listeners_[i]) {
+    for (auto& c : l->conns_per_worker) c.store(0);
+    for (auto& c : l->requests_per_worker) c.store(0);
+  }
+}
+
+void CurrentRequestCell::publish(const CurrentRequest& r) {
+  uint64_t words[kWords] = {};
+  std::memcpy(words, &r, sizeof(r));
+  const uint32_t s = seq_.load(std::memory_order_relaxed);
+  seq_.store(s + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);  // the odd seq is seen before any new word
+  for (size_t i = 0; i < kWords; ++i) words_[i].store(words[i], std::memory_order_relaxed);
+  seq_.store(s + 2, std::memory_order_release);  // every word is seen before the even seq
+}
+
+bool CurrentRequestCell::read(CurrentRequest* out) const {
+  for (int attempt = 0; attempt < kReadTries; ++attempt) {
+    const uint32_t before = seq_.load(std::memory_order_acquire);
+    if (before & 1) continue;  // a write is under way
+    uint64_t words[kWords];
+    for (size_t i = 0; i < kWords; ++i) words[i] = words_[i].load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);  // the words are read before seq is read again
+    if (seq_.load(std::memory_order_relaxed) == before) {
+      std::memcpy(out, words, sizeof(*out));
+      return true;
+    }
+  }
+  return false;
 }
 
 void HeldList::insert(uint16_t listener, uint32_t conn_id, uint32_t conn_gen, uint64_t seq) {

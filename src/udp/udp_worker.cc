@@ -44,14 +44,17 @@ int RunUdpWorker(const ChildContext& ctx) {
   ipc::MsgQueue queue(ctx.queue_id);
   std::vector<char> buf(sizeof(long) + std::max<size_t>(ctx.queue_msgmax, 65536 + 64));
   ProcessSlot* slot = ctx.slot;
+  WorkerSlot* mine = ctx.worker_slot;
   slot->state.store(static_cast<uint8_t>(SlotState::kIdle));
   Response resp;
   ConnectionId none;
   bool recycle_asked = false;
   auto serve = [&](const ClientAddress& peer, std::string_view payload) {
-    slot->current.transport = 1;
-    ipc::PackAddress(peer, &slot->current.addr_family, &slot->current.port, slot->current.addr);
-    slot->request_start_ms.store(NowMonotonicMs(), std::memory_order_relaxed);
+    CurrentRequest current{};
+    current.transport = 1;
+    ipc::PackAddress(peer, &current.addr_family, &current.port, current.addr);
+    mine->current.publish(current);
+    mine->request_start_ms.store(NowMonotonicMs(), std::memory_order_relaxed);
     slot->state.store(static_cast<uint8_t>(SlotState::kBusy), std::memory_order_relaxed);
     Request req(Transport::kUdp, payload, peer, none, 0);
     resp.clear();
@@ -84,7 +87,7 @@ int RunUdpWorker(const ChildContext& ctx) {
         Add(slot, kBytesOut, static_cast<uint64_t>(s));
       }
     }
-    slot->request_start_ms.store(0, std::memory_order_relaxed);
+    mine->request_start_ms.store(0, std::memory_order_relaxed);
     slot->state.store(static_cast<uint8_t>(SlotState::kIdle), std::memory_order_relaxed);
     ++served;
   };
@@ -116,7 +119,7 @@ int RunUdpWorker(const ChildContext& ctx) {
     }
     if (recycle_after != 0 && served >= recycle_after && !recycle_asked) {
       recycle_asked = true;
-      slot->recycle.store(1);
+      mine->recycle.store(1);
     }
   }
   slot->state.store(static_cast<uint8_t>(g_retire ? SlotState::kRetiring : SlotState::kStopping));

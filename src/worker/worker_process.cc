@@ -109,7 +109,7 @@ class WorkerProcess : NonCopyable {
 };
 
 WorkerProcess::WorkerProcess(const ChildContext& ctx)
-    : ctx_(ctx), config_(*ctx.config), in_(ctx.in_fd), held_(ctx.slot) {
+    : ctx_(ctx), config_(*ctx.config), in_(ctx.in_fd), held_(ctx.worker_slot) {
   limits_.max_message = config_.max_frame_bytes();
   limits_.listeners = static_cast<uint16_t>(config_.listeners());
 }
@@ -135,6 +135,10 @@ int WorkerProcess::init() {
   listeners_.resize(ctx_.out_fds.size());
   for (size_t j = 0; j < listeners_.size(); ++j) {
     listeners_[j].out = std::make_unique<ipc::OutLink>(loop_.base(), ctx_.out_fds[j], j, this, OutProgress);
+    if (!listeners_[j].out->ok()) {
+      LOG(ERROR) << "worker " << ctx_.index << ": event_new() for listener " << j << "'s socketpair failed";
+      return kExitRespawn;
+    }
   }
   standby_ = ctx_.standby;
   if (!standby_) setInputEnabled(true);
@@ -168,8 +172,15 @@ void WorkerProcess::setInputEnabled(bool on) {
   if (on && (standby_ || (retiring_ && reassembler_.partials() == 0))) return;
   if (on == input_enabled_) return;
   input_enabled_ = on;
-  if (on) event_add(input_ev_.get(), nullptr);
-  else event_del(input_ev_.get());
+  if (!on) {
+    event_del(input_ev_.get());
+  } else if (event_add(input_ev_.get(), nullptr) != 0) {
+    // It would never read its socketpair again: die as a crash does, so the
+    // master tells the listeners what it held and respawns the slot.
+    LOG(ERROR) << "worker " << ctx_.index << ": event_add() of its input failed; exiting to be respawned";
+    google::FlushLogFiles(google::GLOG_INFO);
+    _exit(kExitRespawn);
+  }
 }
 
 void WorkerProcess::onInput() {
@@ -312,15 +323,18 @@ void WorkerProcess::handleData(const RecordHeader& h, std::string_view chunk) {
 
 void WorkerProcess::processRequest(const RecordHeader& h, std::string_view message) {
   ProcessSlot* slot = ctx_.slot;
-  slot->current.listener = h.listener_id;
-  slot->current.transport = 0;
-  slot->current.conn_id = h.conn_id;
-  slot->current.conn_gen = h.conn_gen;
-  slot->current.seq = h.seq;
-  slot->current.addr_family = h.addr_family;
-  slot->current.port = h.port;
-  std::memcpy(slot->current.addr, h.addr, sizeof(h.addr));
-  slot->request_start_ms.store(NowMonotonicMs(), std::memory_order_relaxed);
+  WorkerSlot* mine = ctx_.worker_slot;
+  CurrentRequest current{};
+  current.listener = h.listener_id;
+  current.transport = 0;
+  current.conn_id = h.conn_id;
+  current.conn_gen = h.conn_gen;
+  current.seq = h.seq;
+  current.addr_family = h.addr_family;
+  current.port = h.port;
+  std::memcpy(current.addr, h.addr, sizeof(h.addr));
+  mine->current.publish(current);
+  mine->request_start_ms.store(NowMonotonicMs(), std::memory_order_relaxed);
   slot->state.store(static_cast<uint8_t>(SlotState::kBusy), std::memory_order_relaxed);
   ClientAddress peer = ipc::GetAddress(h);
   Request req(Transport::kTcp, message, peer, ConnectionId{h.listener_id, h.conn_id, h.conn_gen}, h.seq);
@@ -361,12 +375,12 @@ void WorkerProcess::processRequest(const RecordHeader& h, std::string_view messa
   Add(slot, kRequests);
   Add(slot, kBytesIn, message.size());
   Add(slot, kBytesOut, resp_.body().size());
-  slot->request_start_ms.store(0, std::memory_order_relaxed);
+  mine->request_start_ms.store(0, std::memory_order_relaxed);
   slot->state.store(static_cast<uint8_t>(retiring_ ? SlotState::kRetiring : SlotState::kIdle),
                     std::memory_order_relaxed);
   if (recycle_after_ != 0 && ++served_ == recycle_after_) {
     // Ask for a replacement; keep serving until the master hands the slot over.
-    slot->recycle.store(1);
+    mine->recycle.store(1);
     LOG(INFO) << "worker " << ctx_.index << ": served " << served_ << " requests (max_requests); asking to be replaced";
   }
 }
@@ -436,7 +450,8 @@ void WorkerProcess::beginStop() {
   // The master stops workers after every listener has exited, so what is left
   // in the socketpair is all there will be: serve it, then exit.
   timeval t{kStopFlushTimeoutMs / 1000, (kStopFlushTimeoutMs % 1000) * 1000};
-  event_add(stop_timeout_ev_.get(), &t);
+  if (event_add(stop_timeout_ev_.get(), &t) != 0)
+    LOG(WARNING) << "worker " << ctx_.index << ": event_add() of the stop timeout failed; exiting when the socketpair is empty";
   if (input_enabled_) onInput();
   maybeExitAfterStop();
 }

@@ -23,7 +23,8 @@ solar::Scoreboard* g_board = nullptr;
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   solar::fuzz::QuietLogs();
-  static std::unique_ptr<solar::Scoreboard> board = solar::Scoreboard::create(4);
+  static std::unique_ptr<solar::Scoreboard> board = solar::Scoreboard::create(
+      {solar::Role::kListener, solar::Role::kWorker, solar::Role::kWorker, solar::Role::kAdmin});
   FUZZ_CHECK(board != nullptr);
   const solar::Role roles[] = {solar::Role::kListener, solar::Role::kWorker, solar::Role::kWorker};
   for (size_t i = 0; i < 3; ++i) {
