@@ -7,7 +7,7 @@
 #   PREFIX/lib/solar/modules/    the built-in workers as modules: libecho.so libkv.so ...
 #   PREFIX/lib/systemd/system/   solar.service (etc/solar.service, /usr/local -> PREFIX)
 #   PREFIX/etc/solar/            solar.conf.default, always; solar.conf only if there is none
-#   PREFIX/share/solar/proto/    config.proto kv.proto (protoc for your clients)
+#   PREFIX/share/solar/proto/    config.proto kv.proto kv_config.proto (protoc for your clients)
 #   PREFIX/share/man/man1|man8/  solar-cli.1 solar-bench.1 | solar.8 solarctl.8 (man/)
 #   PREFIX/share/doc/solar/      README.md, docs/*.md (as in the tree, so its links hold)
 #

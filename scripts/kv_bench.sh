@@ -106,7 +106,8 @@ sed -i '1i host all kv_trust 127.0.0.1/32 trust' "$PGDIR/data/pg_hba.conf"
 DSN_TRUST="host=127.0.0.1 port=$PGPORT dbname=postgres user=kv_trust"
 
 # --- solar ---
-# start_server NAME KV-SECTION: sets SERVER_PID and PORT.
+# start_server NAME KV-SETTINGS: sets SERVER_PID and PORT. KV-SETTINGS are the
+# builtin:kv worker's settings entries (docs/kv.md).
 start_server() {
   local dir=$WORK/$1
   mkdir -p "$dir/var/kv"
@@ -115,10 +116,12 @@ start_server() {
 listen: "127.0.0.1:0"
 listeners: 1
 workers: $WORKERS
-worker { name: "builtin:kv" }
+worker {
+  name: "builtin:kv"
+  $2
+}
 pid_file: "$dir/solar.pid"
 admin_listen: ""
-$2
 CONF
   (cd "$dir" && exec "$SOLAR" -c "$dir/solar.conf") >"$dir/solar.log" 2>&1 &
   SERVER_PID=$!
@@ -166,7 +169,7 @@ direct() {
 
 # Each backend starts empty, is filled by a put-only warm-up over the whole
 # key space, then measured: gets, puts, and a 90/10 mix.
-start_server sqlite 'kv { backend: SQLITE }'
+start_server sqlite 'settings { key: "backend" value: "sqlite" }'
 "$BENCH" --workload kv --kv-get-ratio 0 --kv-keys "$KEYS" -s "$VALUE" -c "$CLIENTS" -t "$THREADS" -d 3s \
   "127.0.0.1:$PORT" >/dev/null 2>&1 || true
 bench sqlite_get "solar kv, SQLite: get" 1
@@ -174,7 +177,7 @@ bench sqlite_put "solar kv, SQLite: put" 0
 bench sqlite_mix "solar kv, SQLite: 90% get / 10% put" 0.9
 stop_server
 
-start_server postgres "kv { backend: POSTGRES postgres_dsn: \"$DSN\" }"
+start_server postgres "settings { key: \"backend\" value: \"postgres\" } settings { key: \"postgres_dsn\" value: \"$DSN\" }"
 "$BENCH" --workload kv --kv-get-ratio 0 --kv-keys "$KEYS" -s "$VALUE" -c "$CLIENTS" -t "$THREADS" -d 3s \
   "127.0.0.1:$PORT" >/dev/null 2>&1 || true
 bench pg_get "solar kv, PostgreSQL: get" 1

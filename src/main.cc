@@ -183,7 +183,7 @@ int main(int argc, char** argv) {
   // The worker (built-in or module) must load — checked in a throwaway child,
   // because the master never runs user code.
   if (std::string why; !solar::CheckWorkerLoadsInChild(config, config_path, config.reload_start_timeout_ms(), &why)) {
-    // A worker's refusal that names a setting ("kv.table: ...") points at its line.
+    // A worker's refusal that names a setting ("settings.table: ...") points at its line.
     std::ifstream in(config_path);
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     std::fprintf(stderr, "solar: %s\n", solar::LocateFieldError(text, config_name, "worker: " + why).c_str());

@@ -11,6 +11,7 @@
 // meanwhile. Includes nothing internal.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <memory>
@@ -26,16 +27,23 @@ struct WorkerInfo {
   Transport transport = Transport::kTcp;
   std::string name;         // the registered name, e.g. "echo"
   std::string config_path;  // the config file the server was started with ("" = defaults)
-  // The effective configuration (protobuf text format, proto/config.proto), as
-  // the master read it before dropping privileges: a worker takes its own
-  // settings (database DSN, ...) from here, so the file may stay root-only.
+  // The server's effective configuration (protobuf text format,
+  // proto/config.proto), as the master read it before dropping privileges.
+  // For information only: a worker's own settings are `settings` below.
   std::string config_text;
   // An absolute directory this worker's user can write, kept across restarts
   // (config state_dir): put files that outlive a process here.
   std::string state_dir;
   // worker { settings { key: "..." value: "..." } } from the config: this
-  // worker's own settings, passed on as written.
+  // worker's own settings (database DSN, ...), passed on as written; the
+  // server does not interpret them. The master read the file before dropping
+  // privileges, so it may stay root-only when it holds a password.
   std::map<std::string, std::string> settings;
+  // The config's max_frame_bytes: the largest request or reply a TCP
+  // connection carries (a bigger reply closes the connection, or becomes an
+  // error reply), so a worker that builds large replies stops short of it.
+  // 0 = not known (a WorkerInfo not made by the server).
+  size_t max_frame_bytes = 0;
 };
 
 struct ConnectionInfo {
@@ -53,7 +61,9 @@ class Worker {
   virtual void onStart(const WorkerInfo&) {}
   // Called by `solar -t`, at start-up and before a HUP applies, in a throwaway
   // process (no onStart, no requests): check this worker's own settings in
-  // info.config_text and throw std::exception with a clear message to refuse.
+  // info.settings and throw std::exception with a clear message to refuse.
+  // A message naming a key as "settings.KEY: ..." is shown at that entry's
+  // line of the config file.
   virtual void onCheck(const WorkerInfo&) {}
   // Called once on a graceful stop, after the last request.
   virtual void onStop() {}
@@ -70,8 +80,9 @@ using WorkerFactory = std::function<std::unique_ptr<Worker>()>;
 // The layout of Worker and WorkerInfo. A module is compiled with the value it
 // saw; solar refuses one built against another (its virtual functions would
 // not line up), with a message saying to rebuild it. Bump it whenever a
-// virtual function or a WorkerInfo field is added (4: Response::error).
-inline constexpr int kWorkerApiVersion = 4;
+// virtual function or a WorkerInfo field is added (4: Response::error;
+// 5: WorkerInfo::max_frame_bytes).
+inline constexpr int kWorkerApiVersion = 5;
 
 // Adds a factory under `name` (no prefix: "echo" is found as "builtin:echo").
 // Returns true; used by SOLAR_REGISTER_WORKER at static-initialisation time.

@@ -56,6 +56,17 @@ std::unique_ptr<Worker> LoadWorker(const WorkerConfig& config, std::string* reso
   return worker;
 }
 
+WorkerInfo MakeWorkerInfo(const Config& config, const std::string& config_path, const std::string& resolved_name) {
+  WorkerInfo info;
+  info.name = resolved_name;
+  info.config_path = config_path;
+  info.config_text = ConfigToText(config);
+  info.state_dir = config.state_dir();
+  info.settings.insert(config.worker().settings().begin(), config.worker().settings().end());
+  info.max_frame_bytes = config.max_frame_bytes();
+  return info;
+}
+
 std::string DescribeWorker(const WorkerConfig& config) {
   if (config.module().empty()) return config.name();
   return "module " + config.module() + (config.name().empty() ? "" : " (" + config.name() + ")");
@@ -97,12 +108,7 @@ bool StartWorkerCheck(const Config& config, const std::string& config_path, Work
     }
     auto worker = LoadWorker(config.worker(), &resolved, &why);
     if (!worker) fail(why);
-    WorkerInfo info;
-    info.name = resolved;
-    info.config_path = config_path;
-    info.config_text = ConfigToText(config);
-    info.state_dir = config.state_dir();
-    info.settings.insert(config.worker().settings().begin(), config.worker().settings().end());
+    const WorkerInfo info = MakeWorkerInfo(config, config_path, resolved);
     try {
       worker->onCheck(info);
     } catch (const std::exception& e) {

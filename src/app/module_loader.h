@@ -23,6 +23,11 @@ namespace solar {
 // nullptr with *error set (dlopen's message, or which names exist).
 std::unique_ptr<Worker> LoadWorker(const WorkerConfig& config, std::string* resolved, std::string* error);
 
+// What the worker is told about the server, from the effective config: its
+// settings, state_dir, max_frame_bytes, the config itself. The same for
+// onCheck and onStart; the caller sets slot and transport.
+WorkerInfo MakeWorkerInfo(const Config& config, const std::string& config_path, const std::string& resolved_name);
+
 // Loads the worker in a forked child (so the caller's process stays free of
 // user code) and reports whether that worked. *error holds the child's reason.
 // When called as root the child first drops to `user`: a module's static

@@ -21,14 +21,9 @@ StartedWorker StartWorker(const ChildContext& ctx, Transport transport) {
     LOG(ERROR) << role << ctx.index << ": " << DescribeWorker(config.worker()) << ": " << error;
     return out;
   }
-  WorkerInfo info;
+  WorkerInfo info = MakeWorkerInfo(config, ctx.config_path, out.name);
   info.slot = ctx.index;
   info.transport = transport;
-  info.name = out.name;
-  info.config_path = ctx.config_path;
-  info.config_text = ConfigToText(config);
-  info.state_dir = config.state_dir();
-  info.settings.insert(config.worker().settings().begin(), config.worker().settings().end());
   try {
     out.worker->onStart(info);
   } catch (const std::exception& e) {

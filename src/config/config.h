@@ -45,8 +45,10 @@ std::string ResolveStateDir(const Config& config, bool as_root);
 bool CheckPaths(const Config& config, std::string* error);
 
 // `error` from a worker's onCheck, prefixed "NAME:LINE:COL: " when it names a
-// setting as "section.field:" written in `text` (the config file), else
-// "NAME: ". So a KV refusal points at its line like every other error.
+// setting written in `text` (the config file) as "section.field:" or, for the
+// worker's own settings, "settings.KEY:" (the line of that settings entry),
+// else "NAME: ". So a worker's refusal points at its line like every other
+// error.
 std::string LocateFieldError(const std::string& text, const std::string& name, const std::string& error);
 
 // Settings that are valid but probably a mistake (user root), one line each,

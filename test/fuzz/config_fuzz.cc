@@ -1,7 +1,8 @@
 // The config file (src/config/config.h): ParseConfig's text format over the
 // embedded defaults plus its validation, and what a worker's onCheck adds (the
-// KV settings, with LocateFieldError pointing at the line). The input is the
-// file's text; config_fuzz.dict gives the field and enum names.
+// KV settings from the worker's settings map, as WorkerInfo carries them, with
+// LocateFieldError pointing at the line). The input is the file's text;
+// config_fuzz.dict gives the field, enum and KV setting names.
 //
 // Beyond "no crash": every error names the file; an accepted config prints
 // (solar -T's ConfigToTextAllFields) to text that parses back to the same
@@ -12,6 +13,7 @@
 
 #include <google/protobuf/util/message_differencer.h>
 
+#include "app/module_loader.h"
 #include "apps/kv/kv_settings.h"
 #include "config/config.h"
 #include "fuzz_support.h"
@@ -105,7 +107,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   solar::kv::KvSettings settings;
   std::string note;
-  const std::string kv_error = solar::kv::ResolveKvSettings(config, &settings, &note);
+  const solar::WorkerInfo info = solar::MakeWorkerInfo(config, kName, "builtin:kv");
+  const std::string kv_error = solar::kv::ResolveKvSettings(info, &settings, &note);
   if (!kv_error.empty()) {
     FUZZ_CHECK(NamesTheFile(solar::LocateFieldError(text, kName, kv_error)));
   } else {

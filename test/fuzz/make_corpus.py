@@ -121,28 +121,41 @@ def config():
     write("config_fuzz", "small", 'listen: "127.0.0.1:7800"\nworkers: 4\nprotocol: LINE\ndispatch: LEAST_CONNECTIONS\n')
     write("config_fuzz", "udp", 'udp { listen: "127.0.0.1:7801" workers: 2 queue_bytes: 4194304 '
                                 'max_datagram_bytes: 65507 }\n')
-    write("config_fuzz", "kv_postgres", 'kv {\n  backend: POSTGRES\n  postgres_dsn: "host=127.0.0.1 dbname=app '
-                                        'user=solar password=\'s3cret pw\'"\n  table: "kv_items"\n  max_key_bytes: 256\n}\n')
-    write("config_fuzz", "kv_uri", 'kv { backend: POSTGRES postgres_dsn: "postgresql://solar:hunter22@db:5432/app'
-                                   '?connect_timeout=2" }\n')
+    # builtin:kv's settings: the worker's settings map, keys named after proto/kv_config.proto's fields.
+    kv_worker = lambda *pairs: 'worker {\n  name: "builtin:kv"\n' + "".join(
+        '  settings { key: "%s" value: "%s" }\n' % (k, v.replace('"', '\\"')) for k, v in pairs) + "}\n"
+    write("config_fuzz", "kv_postgres", kv_worker(("backend", "postgres"),
+                                                  ("postgres_dsn", "host=127.0.0.1 dbname=app user=solar "
+                                                                   "password='s3cret pw'"),
+                                                  ("table", "kv_items"), ("max_key_bytes", "256")))
+    write("config_fuzz", "kv_uri", kv_worker(("backend", "POSTGRES"),
+                                             ("postgres_dsn", "postgresql://solar:hunter22@db:5432/app?connect_timeout=2")))
     # A finding (test/unit/fuzz_regressions_test.cc): the password keyword percent-encoded in a URI's query.
-    write("config_fuzz", "regression_uri_password", 'kv { backend: POSTGRES postgres_dsn: '
-                                                    '"postgresql://db/app?passw%6Frd=hunter2222" }\n')
+    write("config_fuzz", "regression_uri_password", kv_worker(("backend", "postgres"),
+                                                              ("postgres_dsn",
+                                                               "postgresql://db/app?passw%6Frd=hunter2222")))
+    write("config_fuzz", "kv_bad_settings", kv_worker(("backend", "mysql"), ("max_key_bytes", "1k"),
+                                                      ("postgres_dns", "host=db")))
+    # The retired `kv` section, refused with a migration hint.
+    write("config_fuzz", "kv_retired", 'kv { backend: POSTGRES postgres_dsn: "host=db" }\n')
     write("config_fuzz", "worker_module", 'worker { module: "build/libecho.so" watch: true '
                                           'settings { key: "greeting" value: "hi" } }\nmax_workers: 32\n')
     write("config_fuzz", "bad_enum", "protocol: HTTP\n")
     write("config_fuzz", "bad_value", "workers: 0\n")
     write("config_fuzz", "ipv6_admin", 'listen: "[::1]:0"\nadmin_listen: "[::1]:7702"\n')
 
-    # The dictionary: every field and enum value name of the schema.
-    with open(os.path.join(ROOT, "proto", "config.proto")) as f:
-        proto = re.sub(r"//.*", "", f.read())
+    # The dictionary: every field and enum value name of the schema and of builtin:kv's settings.
+    proto = ""
+    for name in ("config.proto", "kv_config.proto"):
+        with open(os.path.join(ROOT, "proto", name)) as f:
+            proto += re.sub(r"//.*", "", f.read())
     words = sorted(set(re.findall(r"\b([a-z_][a-z0-9_]*)\s*=\s*\d+\s*;", proto)) |
                    set(re.findall(r"\b([A-Z][A-Z0-9_]*)\s*=\s*\d+\s*;", proto)))
     words += ["{", "}", ":", "\"", "true", "false", "127.0.0.1:", "[::1]:", "builtin:", "password=", "host=",
-              "postgresql://", "dbname=", "?", "&", "%", "#", "\\n"]
+              "postgresql://", "dbname=", "?", "&", "%", "#", "\\n", "key", "value", "kv", "postgres", "sqlite"]
     with open(os.path.join(HERE, "config_fuzz.dict"), "w") as f:
-        f.write("# Field and enum names of proto/config.proto, and a few tokens; made by make_corpus.py.\n")
+        f.write("# Field and enum names of proto/config.proto and proto/kv_config.proto, and a few tokens; "
+                "made by make_corpus.py.\n")
         for w in words:
             f.write('"%s"\n' % w.replace("\\", "\\\\").replace('"', '\\"'))
 

@@ -99,10 +99,19 @@ TEST(ConfigCheck, LocalhostIsAcceptedAndOtherNamesAreRefusedWithTheReason) {
 }
 
 TEST(ConfigCheck, AKvRefusalNamesItsFileLineAndColumn) {
-  Checked r = Check("worker { name: \"builtin:kv\" }\nkv {\n  table: \"Bad-Name\"\n}\n");
+  Checked r = Check("worker {\n  name: \"builtin:kv\"\n  settings { key: \"backend\" value: \"sqlite\" }\n"
+                    "  settings { key: \"table\" value: \"Bad-Name\" }\n}\n");
   EXPECT_EQ(r.code, 1) << r.out;
-  EXPECT_NE(r.out.find("c.conf:4:3: worker: builtin:kv refuses the configuration: kv.table:"), std::string::npos)
+  EXPECT_NE(r.out.find("c.conf:5:3: worker: builtin:kv refuses the configuration: settings.table:"),
+            std::string::npos)
       << r.out;
+}
+
+TEST(ConfigCheck, TheRetiredKvSectionIsRefusedWithWhereItsSettingsGoNow) {
+  Checked r = Check("kv {\n  table: \"t\"\n}\n");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("c.conf:2:1: \"kv\" is no longer a section of the config: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("worker { name: \"builtin:kv\" settings { key: "), std::string::npos) << r.out;
 }
 
 }  // namespace

@@ -49,8 +49,8 @@ TEST(FirstContact, KvOnDefaultsServesFromACheckoutTheWorkerUserCannotEnter) {
   // As `make run` does: the embedded defaults, run from inside the checkout
   // (relative pid file there too); only the ports are the test's own, and the
   // table, so the test leaves the default state's data alone.
-  ServerHarness server("worker { name: \"builtin:kv\" }\npid_file: \"var/solar.pid\"\n"
-                       "kv { table: \"first_contact_" + std::to_string(getpid()) + "\" }\n");
+  ServerHarness server("pid_file: \"var/solar.pid\"\n" +
+                       KvWorker({{"table", "first_contact_" + std::to_string(getpid())}}));
   server.setWorkingDir(dir.checkout());
   server.useDefaultStateDir();
   ASSERT_TRUE(server.start()) << server.log();

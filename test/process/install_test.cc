@@ -175,7 +175,8 @@ TEST(Install, PutsEveryPieceUnderThePrefix) {
                         "lib/libsolar.a", "lib/libsolar_main.a", "lib/pkgconfig/solar.pc",
                         "lib/pkgconfig/solar-server.pc", "lib/systemd/system/solar.service",
                         "lib/solar/modules/libecho.so", "lib/solar/modules/libkv.so", "share/solar/proto/config.proto",
-                        "share/solar/proto/kv.proto", "share/doc/solar/README.md", "share/doc/solar/docs/solar-bench.md",
+                        "share/solar/proto/kv.proto", "share/solar/proto/kv_config.proto",
+                        "share/doc/solar/README.md", "share/doc/solar/docs/solar-bench.md",
                         "share/doc/solar/docs/kv.md", "etc/solar/solar.conf", "etc/solar/solar.conf.default"}) {
     EXPECT_TRUE(IsFile(p + "/" + f)) << f;
   }

@@ -42,17 +42,19 @@ class KvEndToEnd : public ::testing::TestWithParam<Backend> {
     }
   }
 
-  // The kv section for this backend; each test gets its own table (PostgreSQL)
-  // or file (SQLite).
-  std::string kvConfig(const std::string& extra = "") {
+  // The KV worker's section for this backend, with `extra` settings; each
+  // test gets its own table (PostgreSQL) or file (SQLite).
+  std::string kvConfig(const KvSettingList& extra = {}) {
     static int n = 0;
     const std::string table = "kv_e2e_" + std::to_string(getpid()) + "_" + std::to_string(++n);
+    KvSettingList settings;
     if (GetParam() == Backend::kSqlite) {
-      return "worker { name: \"builtin:kv\" }\nkv { sqlite_path: \"" + data_.sqlitePath() + "\" table: \"" + table +
-             "\" " + extra + " }\n";
+      settings = {{"sqlite_path", data_.sqlitePath()}, {"table", table}};
+    } else {
+      settings = {{"backend", "postgres"}, {"postgres_dsn", pg_->dsn()}, {"table", table}};
     }
-    return "worker { name: \"builtin:kv\" }\nkv { backend: POSTGRES postgres_dsn: \"" + pg_->dsn() + "\" table: \"" +
-           table + "\" " + extra + " }\n";
+    settings.insert(settings.end(), extra.begin(), extra.end());
+    return KvWorker(settings);
   }
 
   static PostgresHarness* pg_;
@@ -99,7 +101,7 @@ TEST_P(KvEndToEnd, PutGetScanAndDeleteThroughSolar) {
 }
 
 TEST_P(KvEndToEnd, EveryBadRequestGetsAnErrorReplyAndTheConnectionStaysUsable) {
-  ServerHarness server("workers: 1\n" + kvConfig("max_value_bytes: 100000"));
+  ServerHarness server("workers: 1\n" + kvConfig({{"max_value_bytes", "100000"}}));
   ASSERT_TRUE(server.start()) << server.log();
   const int fd = ConnectTcp(server.port());
   ASSERT_GE(fd, 0);

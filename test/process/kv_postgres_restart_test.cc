@@ -26,10 +26,13 @@ TEST(KvPostgresRestart, RequestsFailDuringTheOutageAndSucceedAfterWithNoWorkerSt
   ASSERT_TRUE(pg.start(&error)) << error;
   constexpr int kWorkers = 3;
   ServerHarness server("workers: " + std::to_string(kWorkers) +
-                       "\nworker { name: \"builtin:kv\" }\n"
-                       "kv { backend: POSTGRES postgres_dsn: \"" + pg.dsn() +
-                       "\" reconnect_min_ms: 50 reconnect_max_ms: 400 request_timeout_ms: 2000 "
-                       "connect_timeout_ms: 1000 }\n");
+                       "\n" +
+                       KvWorker({{"backend", "postgres"},
+                                 {"postgres_dsn", pg.dsn()},
+                                 {"reconnect_min_ms", "50"},
+                                 {"reconnect_max_ms", "400"},
+                                 {"request_timeout_ms", "2000"},
+                                 {"connect_timeout_ms", "1000"}}));
   ASSERT_TRUE(server.start()) << server.log();
   std::vector<pid_t> workers;
   for (int w = 0; w < kWorkers; ++w) workers.push_back(server.childPid("worker " + std::to_string(w)));
@@ -85,8 +88,7 @@ TEST(KvPostgresRestart, IdleWorkersAnswerTheirFirstRequestAfterARestartWithoutAn
   ASSERT_TRUE(pg.start(&error)) << error;
   constexpr int kWorkers = 2;
   ServerHarness server("workers: " + std::to_string(kWorkers) +
-                       "\nworker { name: \"builtin:kv\" }\n"
-                       "kv { backend: POSTGRES postgres_dsn: \"" + pg.dsn() + "\" }\n");
+                       "\n" + KvWorker({{"backend", "postgres"}, {"postgres_dsn", pg.dsn()}}));
   ASSERT_TRUE(server.start()) << server.log();
   std::vector<int> fds;
   for (int c = 0; c < 2 * kWorkers; ++c) {  // round-robin: two connections per worker
@@ -115,9 +117,10 @@ TEST(KvPostgresRestart, ServerStartsWhileTheDatabaseIsDownAndServesOnceItIsUp) {
   std::string error;
   ASSERT_TRUE(pg.start(&error)) << error;
   ASSERT_TRUE(pg.stop());
-  ServerHarness server("workers: 1\nworker { name: \"builtin:kv\" }\n"
-                       "kv { backend: POSTGRES postgres_dsn: \"" + pg.dsn() +
-                       "\" reconnect_min_ms: 50 reconnect_max_ms: 200 }\n");
+  ServerHarness server("workers: 1\n" + KvWorker({{"backend", "postgres"},
+                                                 {"postgres_dsn", pg.dsn()},
+                                                 {"reconnect_min_ms", "50"},
+                                                 {"reconnect_max_ms", "200"}}));
   ASSERT_TRUE(server.start()) << server.log();
   const int fd = ConnectTcp(server.port());
   kv::KvResponse r = KvCall(fd, KvGet("k"));

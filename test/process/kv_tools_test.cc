@@ -50,9 +50,8 @@ CmdRun Shell(const std::string& cmd, const std::string& input = "") {
 class KvTools : public ::testing::Test {
  protected:
   void SetUp() override {
-    server_ = std::make_unique<ServerHarness>("workers: 2\nudp { listen: \"127.0.0.1:0\" workers: 1 }\n"
-                                              "worker { name: \"builtin:kv\" }\nkv { sqlite_path: \"" +
-                                              data_.sqlitePath() + "\" }\n");
+    server_ = std::make_unique<ServerHarness>("workers: 2\nudp { listen: \"127.0.0.1:0\" workers: 1 }\n" +
+                                              KvWorker({{"sqlite_path", data_.sqlitePath()}}));
     ASSERT_TRUE(server_->start()) << server_->log();
     target_ = "127.0.0.1:" + std::to_string(server_->port());
   }
@@ -136,11 +135,12 @@ namespace solar::testing {
 namespace {
 
 // The DSN's password lives in the config: the file can stay root-only, since
-// workers get the master's effective config instead of re-reading the file.
+// workers get their settings from the master (WorkerInfo::settings) instead
+// of re-reading the file.
 TEST(KvConfig, RootOnlyConfigFileStillServesKv) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root for a file the workers cannot read";
   KvDataDir data;
-  ServerHarness server("worker { name: \"builtin:kv\" }\nkv { sqlite_path: \"" + data.sqlitePath() + "\" }\n");
+  ServerHarness server(KvWorker({{"sqlite_path", data.sqlitePath()}}));
   server.setConfigMode(0600);
   ASSERT_TRUE(server.start()) << server.log();
   int fd = ConnectTcp(server.port());
@@ -152,11 +152,32 @@ TEST(KvConfig, RootOnlyConfigFileStillServesKv) {
   EXPECT_EQ(server.stop(), 0);
 }
 
-TEST(KvConfig, CheckRefusesABadKvSectionBeforeAnyWorkerStarts) {
-  ServerHarness server("worker { name: \"builtin:kv\" }\nkv { backend: POSTGRES }\n");
+TEST(KvConfig, CheckRefusesBadKvSettingsBeforeAnyWorkerStarts) {
+  ServerHarness server(KvWorker({{"backend", "postgres"}}));
   EXPECT_FALSE(server.start(std::chrono::seconds(5)));
   EXPECT_NE(server.log().find("builtin:kv refuses the configuration"), std::string::npos) << server.log();
-  EXPECT_NE(server.log().find("kv.postgres_dsn is required"), std::string::npos) << server.log();
+  EXPECT_NE(server.log().find("settings.postgres_dsn is required"), std::string::npos) << server.log();
+  EXPECT_EQ(server.wait(std::chrono::seconds(5)), 1);
+}
+
+TEST(KvConfig, AnUnknownSettingIsRefusedWithTheKnownOnesListed) {
+  ServerHarness server(KvWorker({{"postgres_dns", "host=db"}}));
+  EXPECT_FALSE(server.start(std::chrono::seconds(5)));
+  EXPECT_NE(server.log().find("builtin:kv refuses the configuration: settings.postgres_dns: unknown KV setting; "
+                              "known: backend, sqlite_path, "),
+            std::string::npos)
+      << server.log();
+  EXPECT_EQ(server.wait(std::chrono::seconds(5)), 1);
+}
+
+// A file written for an older solar, with the KV settings in a `kv` section:
+// refused at start, saying where they go now, rather than started on SQLite
+// with the section silently ignored.
+TEST(KvConfig, TheRetiredKvSectionIsRefusedAtStartWithWhereItsSettingsGoNow) {
+  ServerHarness server("worker { name: \"builtin:kv\" }\nkv { backend: POSTGRES postgres_dsn: \"host=db\" }\n");
+  EXPECT_FALSE(server.start(std::chrono::seconds(5)));
+  EXPECT_NE(server.log().find("\"kv\" is no longer a section of the config"), std::string::npos) << server.log();
+  EXPECT_NE(server.log().find("settings { key: \"backend\" value: \"postgres\" }"), std::string::npos) << server.log();
   EXPECT_EQ(server.wait(std::chrono::seconds(5)), 1);
 }
 

@@ -1,6 +1,7 @@
 // A worker's own settings (issue 10): worker { settings { key value } } reaches
 // WorkerInfo::settings as written, a HUP hands new values to the new workers,
-// and WorkerInfo::state_dir names the server's state directory.
+// and WorkerInfo::state_dir and max_frame_bytes tell the worker the server's
+// state directory and frame limit (what builtin:kv needs besides its settings).
 #include <signal.h>
 #include <unistd.h>
 
@@ -26,7 +27,7 @@ std::string Ask(int port, const std::string& what) {
 TEST(WorkerSettings, SettingsReachTheWorkerAndAHupHandsOverNewValues) {
   const std::string before =
       "workers: 2\nworker {\n  name: \"builtin:debug\"\n  settings { key: \"dsn\" value: \"host=db1 dbname=orders\" }\n"
-      "  settings { key: \"feature\" value: \"on\" }\n}\n";
+      "  settings { key: \"feature\" value: \"on\" }\n}\nmax_frame_bytes: 65536\n";
   ServerHarness server(before);
   ASSERT_TRUE(server.start()) << server.log();
   for (int i = 0; i < 2; ++i) {  // both workers (round-robin)
@@ -35,6 +36,7 @@ TEST(WorkerSettings, SettingsReachTheWorkerAndAHupHandsOverNewValues) {
   EXPECT_EQ(Ask(server.port(), "setting:feature"), "on");
   EXPECT_EQ(Ask(server.port(), "setting:missing"), "(unset)");
   EXPECT_EQ(Ask(server.port(), "state_dir"), server.dir() + "/state");
+  EXPECT_EQ(Ask(server.port(), "max_frame_bytes"), "65536");
 
   // The harness wrote its own defaults before `extra`: keep them, change the setting.
   std::ifstream in(server.configPath());

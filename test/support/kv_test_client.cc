@@ -15,6 +15,28 @@
 
 namespace solar::testing {
 
+namespace {
+
+// `s` as a text-format string literal, quotes included.
+std::string Quoted(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+std::string KvWorker(const KvSettingList& settings) {
+  std::string out = "worker {\n  name: \"builtin:kv\"\n";
+  for (const auto& [key, value] : settings) {
+    out += "  settings { key: " + Quoted(key) + " value: " + Quoted(value) + " }\n";
+  }
+  return out + "}\n";
+}
+
 kv::KvRequest KvGet(const std::string& key) {
   kv::KvRequest r;
   r.mutable_get()->set_key(key);

@@ -7,6 +7,8 @@
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "kv.pb.h"
 
@@ -40,6 +42,12 @@ class KvDataDir {
  private:
   std::string path_;
 };
+
+// The worker section running builtin:kv with these settings (docs/kv.md), in
+// the order given: KvWorker({{"backend", "postgres"}, {"postgres_dsn", dsn}})
+// is worker { name: "builtin:kv" settings { key: "backend" value: "postgres" } ... }.
+using KvSettingList = std::vector<std::pair<std::string, std::string>>;
+std::string KvWorker(const KvSettingList& settings = {});
 
 // The UDP port from the master's ready line ("udp on 127.0.0.1:PORT ..."); -1 if none.
 int UdpPortFromLog(const std::string& log);

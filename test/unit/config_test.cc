@@ -276,5 +276,36 @@ TEST(Config, ConfigToTextParsesBackToTheSameConfig) {
   EXPECT_EQ(c.SerializeAsString(), again.SerializeAsString());
 }
 
+// Before, builtin:kv's settings were a `kv` section; now they are the worker's
+// own (worker.settings). protobuf skips a reserved field without a word, so
+// the parser says where it is and what to write instead.
+TEST(Config, TheRetiredKvSectionIsRefusedWithWhereItsSettingsGoNow) {
+  const std::string error = ErrorOf("workers: 2\n# kv { } in a comment is fine\nkv {\n  backend: POSTGRES\n}\n");
+  EXPECT_TRUE(StartsWith(error, "x.conf:3:1: \"kv\" is no longer a section of the config: ")) << error;
+  EXPECT_NE(error.find("worker { name: \"builtin:kv\" settings { key: \"backend\" value: \"postgres\" }"),
+            std::string::npos)
+      << error;
+  EXPECT_NE(error.find("docs/kv.md"), std::string::npos) << error;
+  EXPECT_TRUE(StartsWith(ErrorOf("listen: \"127.0.0.1:0\" kv: { table: \"t\" }"), "x.conf:1:23: \"kv\""));
+  // Elsewhere the name is not the retired field: a value, a setting's key.
+  EXPECT_EQ(ErrorOf("worker { name: \"builtin:kv\" settings { key: \"kv\" value: \"kv\" } }\n"), "");
+}
+
+TEST(Config, AWorkersRefusalNamingASettingPointsAtThatSettingsEntry) {
+  const std::string text =
+      "workers: 2\nworker {\n  name: \"builtin:kv\"\n  settings { key: \"backend\" value: \"sqlite\" }\n"
+      "  settings {\n    value: \"Bad-Name\"\n    key: \"ta\" \"ble\"\n  }\n}\n";
+  EXPECT_EQ(LocateFieldError(text, "c.conf", "worker: builtin:kv refuses the configuration: settings.table: bad"),
+            "c.conf:5:3: worker: builtin:kv refuses the configuration: settings.table: bad");
+  EXPECT_EQ(LocateFieldError(text, "c.conf", "settings.backend: \"x\" must be sqlite or postgres"),
+            "c.conf:4:3: settings.backend: \"x\" must be sqlite or postgres");
+  // A key that is not written (its default is refused), or no key named: the file alone.
+  EXPECT_EQ(LocateFieldError(text, "c.conf", "settings.max_key_bytes: 4000 is out of range"),
+            "c.conf: settings.max_key_bytes: 4000 is out of range");
+  EXPECT_EQ(LocateFieldError(text, "c.conf", "cannot connect"), "c.conf: cannot connect");
+  // Sections of the config itself are found as before.
+  EXPECT_EQ(LocateFieldError("udp {\n  workers: 1\n}\n", "c.conf", "udp.workers: bad"), "c.conf:2:3: udp.workers: bad");
+}
+
 }  // namespace
 }  // namespace solar

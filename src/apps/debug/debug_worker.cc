@@ -13,6 +13,7 @@
 //   "alloc:MB"  allocate and keep MB mebibytes (to try max_rss_mb)
 //   "setting:K" reply with worker { settings } value K, or "(unset)"
 //   "state_dir" reply with WorkerInfo::state_dir
+//   "max_frame_bytes" reply with WorkerInfo::max_frame_bytes
 // settings { key: "teardown_ms" value: "N" }: the destructor takes N ms (a
 // worker closing a slow database at stop); { key: "check_ms" value: "N" }:
 // onCheck takes N ms (a slow configuration check at a HUP).
@@ -39,6 +40,7 @@ class DebugWorker : public solar::Worker {
     settings_ = info.settings;
     if (auto it = settings_.find("teardown_ms"); it != settings_.end()) teardown_ms_ = std::atoi(it->second.c_str());
     state_dir_ = info.state_dir;
+    max_frame_bytes_ = info.max_frame_bytes;
     const char* path = std::getenv("SOLAR_DEBUG_FAIL_START");
     if (path != nullptr && access(path, F_OK) == 0) throw std::runtime_error(std::string("asked to fail: ") + path);
   }
@@ -79,6 +81,8 @@ class DebugWorker : public solar::Worker {
       resp.assign(it == settings_.end() ? "(unset)" : it->second);
     } else if (p == "state_dir") {
       resp.assign(state_dir_);
+    } else if (p == "max_frame_bytes") {
+      resp.set(std::to_string(max_frame_bytes_));
     } else if (p == "whoami") {
       resp.set(std::to_string(getuid()) + " " + std::to_string(getgid()));
     } else {
@@ -90,6 +94,7 @@ class DebugWorker : public solar::Worker {
   std::vector<std::string> hog_;
   std::map<std::string, std::string> settings_;
   std::string state_dir_;
+  size_t max_frame_bytes_ = 0;
   int teardown_ms_ = 0;
 };
 

@@ -2,10 +2,16 @@
 
 #include <libpq-fe.h>
 
+#include <strings.h>
+
 #include <algorithm>
+#include <cctype>
+#include <limits>
 #include <regex>
 #include <utility>
 #include <vector>
+
+#include <google/protobuf/descriptor.h>
 
 namespace solar::kv {
 namespace {
@@ -20,8 +26,11 @@ constexpr uint32_t kKeyBytesCeiling = 2048;
 constexpr uint32_t kTimeoutCeilingMs = 600000;
 constexpr size_t kUdpPayloadCeiling = 65507;  // 65535 - 8 (UDP) - 20 (IPv4)
 
+using google::protobuf::EnumValueDescriptor;
+using google::protobuf::FieldDescriptor;
+
 std::string OutOfRange(const char* field, uint64_t value, uint64_t lo, uint64_t hi) {
-  return std::string("kv.") + field + ": " + std::to_string(value) + " is out of range " + std::to_string(lo) +
+  return std::string("settings.") + field + ": " + std::to_string(value) + " is out of range " + std::to_string(lo) +
          ".." + std::to_string(hi);
 }
 
@@ -47,43 +56,107 @@ std::string CheckDsn(const char* field, const std::string& dsn) {
   return std::string(field) + ": " + m;
 }
 
+// "backend, sqlite_path, ...": every key KvConfig has, in its order.
+std::string KnownKeys() {
+  const google::protobuf::Descriptor* d = KvConfig::descriptor();
+  std::string out;
+  for (int i = 0; i < d->field_count(); ++i) out += (i == 0 ? "" : ", ") + d->field(i)->name();
+  return out;
+}
+
+// The enum's names other than the zero value's, lower case: "sqlite or postgres".
+std::string EnumChoices(const google::protobuf::EnumDescriptor* e) {
+  std::vector<std::string> names;
+  for (int i = 0; i < e->value_count(); ++i) {
+    if (e->value(i)->number() == 0) continue;
+    std::string name = e->value(i)->name();
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    names.push_back(name);
+  }
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i) out += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+  return out;
+}
+
 }  // namespace
 
-std::string ResolveKvSettings(const Config& config, KvSettings* out, std::string* note) {
+std::string ParseKvConfig(const std::map<std::string, std::string>& settings, KvConfig* out) {
+  KvConfig c;
+  const google::protobuf::Reflection* reflection = c.GetReflection();
+  for (const auto& [key, value] : settings) {
+    const FieldDescriptor* field = KvConfig::descriptor()->FindFieldByName(key);
+    if (field == nullptr) return "settings." + key + ": unknown KV setting; known: " + KnownKeys();
+    const std::string bad = "settings." + key + ": \"" + value + "\" ";
+    switch (field->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_STRING:
+        reflection->SetString(&c, field, value);
+        break;
+      case FieldDescriptor::CPPTYPE_UINT32: {
+        if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos) {
+          return bad + "is not a number (decimal digits, in the unit the key's name gives)";
+        }
+        const size_t digits = value.size() - std::min(value.find_first_not_of('0'), value.size());
+        const uint64_t n = digits > 10 ? std::numeric_limits<uint64_t>::max() : std::stoull(value);
+        if (n > std::numeric_limits<uint32_t>::max()) {
+          return bad + "is out of range 0.." + std::to_string(std::numeric_limits<uint32_t>::max());
+        }
+        reflection->SetUInt32(&c, field, static_cast<uint32_t>(n));
+        break;
+      }
+      case FieldDescriptor::CPPTYPE_ENUM: {
+        const EnumValueDescriptor* chosen = nullptr;
+        for (int i = 0; i < field->enum_type()->value_count(); ++i) {
+          const EnumValueDescriptor* v = field->enum_type()->value(i);
+          if (v->number() != 0 && strcasecmp(v->name().c_str(), value.c_str()) == 0) chosen = v;
+        }
+        if (chosen == nullptr) return bad + "must be " + EnumChoices(field->enum_type());
+        reflection->SetEnum(&c, field, chosen);
+        break;
+      }
+      default:  // a field type added to KvConfig without a reader here
+        return "settings." + key + ": cannot be read (a field type this version does not handle)";
+    }
+  }
+  *out = std::move(c);
+  return "";
+}
+
+std::string ResolveKvSettings(const WorkerInfo& info, KvSettings* out, std::string* note) {
   KvSettings s;
-  const KvConfig& c = config.kv();
+  KvConfig c;
   note->clear();
+  if (std::string e = ParseKvConfig(info.settings, &c); !e.empty()) return e;
 
   s.backend = c.backend() == KvConfig::BACKEND_UNSPECIFIED ? KvConfig::SQLITE : c.backend();
   if (!c.sqlite_path().empty()) {
     s.sqlite_path = c.sqlite_path();
-  } else if (!config.state_dir().empty()) {
-    s.sqlite_path = config.state_dir() + "/kv/kv.sqlite3";  // the master made state_dir the workers'
+  } else if (!info.state_dir.empty()) {
+    s.sqlite_path = info.state_dir + "/kv/kv.sqlite3";  // the master made state_dir the workers'
   }
   if (!c.sqlite_synchronous().empty()) {
     if (c.sqlite_synchronous() != "NORMAL" && c.sqlite_synchronous() != "FULL") {
-      return "kv.sqlite_synchronous: \"" + c.sqlite_synchronous() + "\" must be \"NORMAL\" or \"FULL\"";
+      return "settings.sqlite_synchronous: \"" + c.sqlite_synchronous() + "\" must be \"NORMAL\" or \"FULL\"";
     }
     s.sqlite_synchronous = c.sqlite_synchronous();
   }
   s.postgres_dsn = c.postgres_dsn();
   if (s.backend == KvConfig::POSTGRES && s.postgres_dsn.empty()) {
-    return "kv.postgres_dsn is required with backend: POSTGRES (e.g. \"host=127.0.0.1 dbname=app user=solar\")";
+    return "settings.postgres_dsn is required with backend postgres (e.g. \"host=127.0.0.1 dbname=app user=solar\")";
   }
   s.postgres_read_dsn = c.postgres_read_dsn();
   if (!s.postgres_read_dsn.empty() && s.backend != KvConfig::POSTGRES) {
-    return "kv.postgres_read_dsn is set, but the backend is not POSTGRES";
+    return "settings.postgres_read_dsn is set, but the backend is not postgres";
   }
   if (s.backend == KvConfig::POSTGRES) {
     // A typo in the DSN is a configuration error, not an outage to retry.
-    std::string e = CheckDsn("kv.postgres_dsn", s.postgres_dsn);
-    if (e.empty() && !s.postgres_read_dsn.empty()) e = CheckDsn("kv.postgres_read_dsn", s.postgres_read_dsn);
+    std::string e = CheckDsn("settings.postgres_dsn", s.postgres_dsn);
+    if (e.empty() && !s.postgres_read_dsn.empty()) e = CheckDsn("settings.postgres_read_dsn", s.postgres_read_dsn);
     if (!e.empty()) return e;
   }
   if (!c.table().empty()) {
     static const std::regex kTable("[a-z_][a-z0-9_]{0,62}");
     if (!std::regex_match(c.table(), kTable)) {
-      return "kv.table: \"" + c.table() + "\" is not a valid table name ([a-z_][a-z0-9_]*, at most 63)";
+      return "settings.table: \"" + c.table() + "\" is not a valid table name ([a-z_][a-z0-9_]*, at most 63)";
     }
     s.table = c.table();
   }
@@ -102,19 +175,19 @@ std::string ResolveKvSettings(const Config& config, KvSettings* out, std::string
     return e;
   }
   if (s.reconnect_min_ms > s.reconnect_max_ms) {
-    return "kv.reconnect_min_ms (" + std::to_string(s.reconnect_min_ms) + ") must not exceed reconnect_max_ms (" +
+    return "settings.reconnect_min_ms (" + std::to_string(s.reconnect_min_ms) + ") must not exceed reconnect_max_ms (" +
            std::to_string(s.reconnect_max_ms) + ")";
   }
   s.default_scan_limit = std::min<uint32_t>(s.default_scan_limit, s.max_scan_limit);
 
-  if (config.max_frame_bytes() > 0) s.max_tcp_reply_bytes = config.max_frame_bytes();
+  if (info.max_frame_bytes > 0) s.max_tcp_reply_bytes = info.max_frame_bytes;
   if (s.max_tcp_reply_bytes <= s.max_key_bytes + kRequestOverhead) {
-    return "kv.max_key_bytes (" + std::to_string(s.max_key_bytes) + ") leaves no room for a value in max_frame_bytes (" +
+    return "settings.max_key_bytes (" + std::to_string(s.max_key_bytes) + ") leaves no room for a value in max_frame_bytes (" +
            std::to_string(s.max_tcp_reply_bytes) + ")";
   }
   const size_t fits = s.max_tcp_reply_bytes - s.max_key_bytes - kRequestOverhead;
   if (s.max_value_bytes > fits) {
-    *note = "kv.max_value_bytes lowered from " + std::to_string(s.max_value_bytes) + " to " + std::to_string(fits) +
+    *note = "settings.max_value_bytes lowered from " + std::to_string(s.max_value_bytes) + " to " + std::to_string(fits) +
             " so that a put fits max_frame_bytes (" + std::to_string(s.max_tcp_reply_bytes) + ")";
     s.max_value_bytes = fits;
   }

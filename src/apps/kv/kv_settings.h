@@ -1,14 +1,19 @@
 // KvSettings: the KV service's configuration with every default filled in and
-// every value checked, taken from the server's Config (its `kv` section, plus
-// the frame and datagram limits a reply must fit).
-// Runs in: KV worker processes (onStart), and unit tests. Pure: no I/O.
+// every value checked, taken from what the server tells a worker
+// (WorkerInfo, the public API): the worker's own settings map
+// (worker { settings { key: "backend" value: "postgres" } }, one key per
+// field of KvConfig in proto/kv_config.proto), state_dir and the frame limit
+// a reply must fit.
+// Runs in: KV worker processes (onCheck, onStart), and unit tests. Pure: no I/O.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 
-#include "config.pb.h"
+#include "api/worker.h"
+#include "kv_config.pb.h"
 
 namespace solar::kv {
 
@@ -35,12 +40,20 @@ struct KvSettings {
   size_t max_udp_reply_bytes = 65507;
 };
 
-// Fills *out from `config`. Returns "" on success, else one message naming the
-// field: "kv.table: \"x-y\" is not a valid table name ([a-z_][a-z0-9_]*)".
+// Reads the settings map into *out by KvConfig's field names: numbers in
+// decimal digits, strings as written, backend by its value's name in any case
+// ("postgres"). Returns "" on success, else one message naming the key:
+// "settings.postgres_dns: unknown KV setting; known: backend, ...",
+// "settings.max_key_bytes: \"1k\" is not a number (decimal digits)".
+std::string ParseKvConfig(const std::map<std::string, std::string>& settings, KvConfig* out);
+
+// Fills *out from a KV worker's WorkerInfo (settings, state_dir,
+// max_frame_bytes). Returns "" on success, else one message naming the key:
+// "settings.table: \"x-y\" is not a valid table name ([a-z_][a-z0-9_]*)".
 // A max_value_bytes that a request frame could not carry is lowered to fit
 // (and *note says so); a refusal at the listener would close the connection
 // rather than give the clear TOO_LARGE reply.
-std::string ResolveKvSettings(const Config& config, KvSettings* out, std::string* note);
+std::string ResolveKvSettings(const WorkerInfo& info, KvSettings* out, std::string* note);
 
 // "sqlite var/kv/kv.sqlite3" or "postgres host=... (password hidden)": for logs.
 // A postgres_read_dsn is added: "postgres host=a,b ..., reads from host=...".

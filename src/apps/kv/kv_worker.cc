@@ -7,7 +7,10 @@
 // datagram; the reply is one KvResponse the same way.
 //
 // Everything of the service lives in src/apps/kv/ and registers once, below,
-// so the directory can also be built as a module on its own.
+// so the directory can also be built as a module on its own. Like any app it
+// depends on the public API (src/api/) only: its settings come from
+// WorkerInfo::settings (worker { settings { key: ... value: ... } }), read by
+// the KV schema of proto/kv_config.proto (docs/kv.md).
 #include <glog/logging.h>
 
 #include <memory>
@@ -17,7 +20,6 @@
 #include "api/worker.h"
 #include "apps/kv/kv_service.h"
 #include "apps/kv/kv_settings.h"
-#include "config/config.h"
 
 namespace solar::kv {
 namespace {
@@ -48,7 +50,7 @@ class KvWorker : public Worker {
     }
   }
 
-  // solar -t, start-up and HUP: a bad kv section is refused before any worker starts.
+  // solar -t, start-up and HUP: bad KV settings are refused before any worker starts.
   void onCheck(const WorkerInfo& info) override {
     std::string note;
     Resolve(info, &note);
@@ -63,19 +65,14 @@ class KvWorker : public Worker {
   void onStop() override { service_.reset(); }
 
  private:
-  // The kv section of the master's effective config (WorkerInfo::config_text:
-  // the file itself may be readable by root only, and should be when it holds
-  // a database password). The master has validated everything else.
+  // The worker's own settings, as the master read them from the config file
+  // before dropping privileges (the file may be readable by root only, and
+  // should be when it holds a database password); the frame limit and
+  // state_dir from the same WorkerInfo.
   static KvSettings Resolve(const WorkerInfo& info, std::string* note) {
-    const std::string where = info.config_path.empty() ? "<embedded defaults>" : info.config_path;
-    Config config;
-    std::string error;
-    const bool parsed = info.config_text.empty() ? LoadConfig(info.config_path, &config, &error)
-                                                 : ParseConfig(info.config_text, where, &config, &error);
-    if (!parsed) throw std::runtime_error("reading the config: " + error);
     KvSettings settings;
-    error = ResolveKvSettings(config, &settings, note);
-    // "kv.FIELD: ..." without the file: solar -t puts FILE:LINE:COL in front.
+    const std::string error = ResolveKvSettings(info, &settings, note);
+    // "settings.KEY: ..." without the file: solar -t puts FILE:LINE:COL in front.
     if (!error.empty()) throw std::runtime_error(error);
     return settings;
   }
