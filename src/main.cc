@@ -123,11 +123,15 @@ bool CheckEnvironment(const solar::Config& config, bool test_only, std::string* 
   return true;
 }
 
-}  // namespace
+// The command line's choices.
+struct Flags {
+  std::string config_path;  // empty: the embedded defaults
+  bool test_only = false;   // -t
+  bool print = false;       // -T
+};
 
-int main(int argc, char** argv) {
-  std::string config_path;
-  bool test_only = false, print = false;
+// Returns -1 to go on, or the exit code: 0 after --help or --version, 2 on bad usage.
+int ParseFlags(int argc, char** argv, Flags* flags) {
   // getopt_long: -c FILE, -cFILE, --config=FILE, clustered flags (-tc FILE).
   // "+": stop at the first word that is not an option (solar takes none)
   // rather than reorder argv, which InitProcessTitle later overwrites.
@@ -142,9 +146,9 @@ int main(int argc, char** argv) {
     const std::string arg = argv[optind - 1];  // the word getopt just finished (long forms)
     const bool long_form = arg.rfind("--", 0) == 0;
     switch (c) {
-      case 'c': config_path = optarg; break;
-      case 't': test_only = true; break;
-      case 'T': print = true; break;
+      case 'c': flags->config_path = optarg; break;
+      case 't': flags->test_only = true; break;
+      case 'T': flags->print = true; break;
       case 'h': std::fputs(kUsage, stdout); return 0;
       case 'V': std::printf("%s\n", solar::VersionLine("solar").c_str()); return 0;
       case ':':
@@ -158,46 +162,48 @@ int main(int argc, char** argv) {
     }
   }
   if (optind < argc) return UsageError("unexpected argument '" + std::string(argv[optind]) + "'");
+  return -1;
+}
+
+// A configuration that cannot be used: what is wrong, and -t's verdict. Returns false.
+bool ConfigFailed(const Flags& flags, const std::string& message) {
+  std::fprintf(stderr, "solar: %s\n", message.c_str());
+  if (flags.test_only) std::fprintf(stderr, "solar: configuration test failed\n");
+  return false;
+}
+
+// Loads the configuration and checks it as far as -t, -T or a start each
+// need. False once the problem is reported.
+bool LoadAndCheck(const Flags& flags, solar::Config* config) {
   // Relative paths in the config are taken from here, before anything chdirs.
-  solar::Config config;
   std::string error;
-  if (!solar::LoadConfig(config_path, &config, &error)) {
-    std::fprintf(stderr, "solar: %s\n", error.c_str());
-    if (test_only) std::fprintf(stderr, "solar: configuration test failed\n");
-    return 1;
-  }
+  if (!solar::LoadConfig(flags.config_path, config, &error)) return ConfigFailed(flags, error);
   // Relative paths are fixed now, so the check, -T and the server all see the
   // same files (and -T shows the state_dir that a start would use).
-  solar::AbsolutizePaths(&config);
-  if (test_only) {  // a start logs them from the master
-    for (const std::string& w : solar::ConfigWarnings(config, geteuid() == 0)) {
+  solar::AbsolutizePaths(config);
+  if (flags.test_only) {  // a start logs them from the master
+    for (const std::string& w : solar::ConfigWarnings(*config, geteuid() == 0)) {
       std::fprintf(stderr, "solar: warning: %s\n", w.c_str());
     }
   }
-  const std::string config_name = config_path.empty() ? "<embedded defaults>" : config_path;
-  if (!print && !CheckEnvironment(config, test_only, &error)) {
-    std::fprintf(stderr, "solar: %s: %s\n", config_name.c_str(), error.c_str());
-    if (test_only) std::fprintf(stderr, "solar: configuration test failed\n");
-    return 1;
+  const std::string config_name = flags.config_path.empty() ? "<embedded defaults>" : flags.config_path;
+  if (!flags.print && !CheckEnvironment(*config, flags.test_only, &error)) {
+    return ConfigFailed(flags, config_name + ": " + error);
   }
   // The worker (built-in or module) must load — checked in a throwaway child,
   // because the master never runs user code.
-  if (std::string why; !solar::CheckWorkerLoadsInChild(config, config_path, config.reload_start_timeout_ms(), &why)) {
+  if (std::string why;
+      !solar::CheckWorkerLoadsInChild(*config, flags.config_path, config->reload_start_timeout_ms(), &why)) {
     // A worker's refusal that names a setting ("settings.table: ...") points at its line.
-    std::ifstream in(config_path);
+    std::ifstream in(flags.config_path);
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::fprintf(stderr, "solar: %s\n", solar::LocateFieldError(text, config_name, "worker: " + why).c_str());
-    if (test_only) std::fprintf(stderr, "solar: configuration test failed\n");
-    return 1;
+    return ConfigFailed(flags, solar::LocateFieldError(text, config_name, "worker: " + why));
   }
-  if (print) {
-    std::fputs(solar::ConfigToTextAllFields(config).c_str(), stdout);
-    return 0;
-  }
-  if (test_only) {
-    std::printf("solar: configuration %s is ok\n", config_path.empty() ? "<embedded defaults>" : config_path.c_str());
-    return 0;
-  }
+  return true;
+}
+
+// A start: daemon mode, logging, then the master.
+int Serve(const solar::Config& config, const std::string& config_path, int argc, char** argv) {
   int ready_fd = -1;
   if (config.daemonize() && !Daemonize(&ready_fd, static_cast<int>(config.reload_start_timeout_ms()))) return 1;
 
@@ -212,4 +218,23 @@ int main(int argc, char** argv) {
   // A crash in any process logs its stack trace (children keep this handler).
   google::InstallFailureSignalHandler();
   return solar::RunMaster(config, config_path, ready_fd);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags flags;
+  if (const int code = ParseFlags(argc, argv, &flags); code >= 0) return code;
+  solar::Config config;
+  if (!LoadAndCheck(flags, &config)) return 1;
+  if (flags.print) {
+    std::fputs(solar::ConfigToTextAllFields(config).c_str(), stdout);
+    return 0;
+  }
+  if (flags.test_only) {
+    std::printf("solar: configuration %s is ok\n",
+                flags.config_path.empty() ? "<embedded defaults>" : flags.config_path.c_str());
+    return 0;
+  }
+  return Serve(config, flags.config_path, argc, argv);
 }

@@ -77,25 +77,7 @@ bool Listener::frameInput(Connection* c) {
       if (f.need > in.readable()) in.ensureWritable(std::min(f.need - in.readable(), in.readable() + kReadChunk));
       break;
     }
-    const size_t w = per_request_ ? pickWorker() : c->worker();
-    if (w == Dispatcher::kNone || worker_down_[w]) {
-      // Nobody can take it: a prompt close, not a wait for a worker that keeps failing to start.
-      Add(ctx_.slot, kUnavailableClosed);
-      LOG_EVERY_T(WARNING, 5) << "listener " << id_ << ": "
-                              << (w == Dispatcher::kNone ? std::string("no worker can start")
-                                                         : "worker " + std::to_string(w) + " cannot start")
-                              << "; closing " << c->peer().toString() << " instead of queueing its request";
-      closeConnection(c);
-      return false;
-    }
-    const uint64_t seq = c->takeSeq();
-    if (per_request_) {
-      c->in_flight.push_back(Connection::InFlight{seq, static_cast<uint32_t>(w), false, 0, {}});
-      countRequest(w, +1);
-    }
-    forward(c, w, RecordType::kData, in.view().substr(f.payload_offset, f.payload_len), seq);
-    in.retrieve(f.consumed);
-    c->scanned = 0;
+    if (!forwardFrame(c, f)) return false;  // closed
     framed = true;
   }
   // The read deadline runs from the first byte of an incomplete request (not
@@ -113,6 +95,30 @@ bool Listener::frameInput(Connection* c) {
   // Requests waiting for their turn are not read without bound: a reply
   // resumes reading (handleReply).
   if (held_back && in.readable() > kHeldBackBytes) pauseRead(c);
+  return true;
+}
+
+bool Listener::forwardFrame(Connection* c, const Framer::Frame& f) {
+  Buffer& in = c->input();
+  const size_t w = per_request_ ? pickWorker() : c->worker();
+  if (w == Dispatcher::kNone || worker_down_[w]) {
+    // Nobody can take it: a prompt close, not a wait for a worker that keeps failing to start.
+    Add(ctx_.slot, kUnavailableClosed);
+    LOG_EVERY_T(WARNING, 5) << "listener " << id_ << ": "
+                            << (w == Dispatcher::kNone ? std::string("no worker can start")
+                                                       : "worker " + std::to_string(w) + " cannot start")
+                            << "; closing " << c->peer().toString() << " instead of queueing its request";
+    closeConnection(c);
+    return false;
+  }
+  const uint64_t seq = c->takeSeq();
+  if (per_request_) {
+    c->in_flight.push_back(Connection::InFlight{seq, static_cast<uint32_t>(w), false, 0, {}});
+    countRequest(w, +1);
+  }
+  forward(c, w, RecordType::kData, in.view().substr(f.payload_offset, f.payload_len), seq);
+  in.retrieve(f.consumed);
+  c->scanned = 0;
   return true;
 }
 

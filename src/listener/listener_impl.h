@@ -71,6 +71,9 @@ class Listener : NonCopyable {
   void onClientRead(Connection* c);
   void onClientWrite(Connection* c);
   bool frameInput(Connection* c);
+  // One whole frame of `c`'s input to its worker (PER_REQUEST: the least busy
+  // one), taken off the input. False if `c` was closed instead.
+  bool forwardFrame(Connection* c, const Framer::Frame& f);
   void forward(Connection* c, size_t worker, RecordType type, std::string_view payload, uint64_t seq);
   void onReplies();
   void handleReply(const RecordHeader& h, std::string_view chunk);

@@ -24,12 +24,12 @@ bool WriteSysctl(const std::string& name, int64_t value) {
   return static_cast<bool>(out);
 }
 
-void CheckKernelLimits(const KernelLimitNeeds& needs, bool raise) {
-  const bool root = geteuid() == 0;
+namespace {
 
-  // net.unix.max_dgram_qlen: 10 on stock kernels. With so short a queue a
-  // listener forwarding small requests hits EAGAIN constantly (it queues and
-  // recovers, but every EAGAIN costs a poll round trip).
+// net.unix.max_dgram_qlen: 10 on stock kernels. With so short a queue a
+// listener forwarding small requests hits EAGAIN constantly (it queues and
+// recovers, but every EAGAIN costs a poll round trip).
+void CheckDgramQueue(const KernelLimitNeeds& needs, bool raise, bool root) {
   int64_t qlen = ReadSysctl("net/unix/max_dgram_qlen");
   if (qlen >= 0 && static_cast<uint64_t>(qlen) < needs.unix_dgram_qlen) {
     if (raise && root && WriteSysctl("net/unix/max_dgram_qlen", needs.unix_dgram_qlen)) {
@@ -40,7 +40,10 @@ void CheckKernelLimits(const KernelLimitNeeds& needs, bool raise) {
                    << needs.unix_dgram_qlen;
     }
   }
+}
 
+// kernel.msgmax and kernel.msgmnb, for the UDP queue (0 in needs: no UDP).
+void CheckMsgQueue(const KernelLimitNeeds& needs, bool raise, bool root) {
   // kernel.msgmax (8 KiB by default) caps one queue message: UDP datagrams
   // above it cannot be queued. Raising it as root costs nothing until used.
   if (needs.msgmax > 0) {
@@ -67,7 +70,9 @@ void CheckKernelLimits(const KernelLimitNeeds& needs, bool raise) {
       LOG(INFO) << "raised kernel.msgmnb from " << msgmnb << " to " << needs.msgmnb << " for the UDP queue";
     }
   }
+}
 
+void CheckNofile(const KernelLimitNeeds& needs, bool root) {
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < needs.nofile) {
     rlimit want = rl;
@@ -90,6 +95,15 @@ void CheckKernelLimits(const KernelLimitNeeds& needs, bool raise) {
       }
     }
   }
+}
+
+}  // namespace
+
+void CheckKernelLimits(const KernelLimitNeeds& needs, bool raise) {
+  const bool root = geteuid() == 0;
+  CheckDgramQueue(needs, raise, root);
+  CheckMsgQueue(needs, raise, root);
+  CheckNofile(needs, root);
 }
 
 }  // namespace solar

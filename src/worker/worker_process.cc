@@ -1,28 +1,23 @@
+// The worker's start, its reading of the socketpair (batches of datagrams,
+// backpressure), and the signals that end it: retire, activate, stop.
 #include "worker/worker_process.h"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
-#include <cstring>
 #include <exception>
 #include <memory>
-#include <unordered_map>
-#include <vector>
 
 #include <event2/event.h>
 #include <glog/logging.h>
 
 #include "app/worker_start.h"
-#include "base/event_loop.h"
-#include "base/event_ptr.h"
-#include "base/noncopyable.h"
-#include "ipc/channel.h"
-#include "ipc/out_link.h"
-#include "ipc/record.h"
+#include "worker/worker_process_impl.h"
 
 namespace solar {
 namespace {
-
-using ipc::RecordHeader;
-using ipc::RecordType;
 
 // Datagrams per receive: every request of a batch goes on the held list
 // before the first runs, and the list must hold a whole batch with room to
@@ -33,80 +28,7 @@ static_assert(kWorkerBatch * ipc::kMaxRecordsPerDatagram * 2 <= kMaxHeld, "a bat
 constexpr int kBatchesPerEvent = 16;  // of up to kWorkerBatch datagrams
 constexpr int kStopFlushTimeoutMs = 2000;
 
-
-uint64_t ConnKey(uint16_t listener, uint32_t conn_id) { return (uint64_t{listener} << 32) | conn_id; }
-
-class WorkerProcess : NonCopyable {
- public:
-  explicit WorkerProcess(const ChildContext& ctx);
-  // The loop is over and the stop has begun; the master repeats TERM every
-  // 100 ms while it waits. Freeing the signal events puts TERM back to its
-  // default, which would cut short what follows — the Worker's destructor
-  // (closing its database), exit() — so TERM is ignored from here on; a
-  // process that hangs still meets SIGKILL at graceful_timeout_ms.
-  ~WorkerProcess() {
-    loop_.clearSignals();
-    std::signal(SIGTERM, SIG_IGN);
-  }
-  int init();
-  int run();
-
- private:
-  static void InputCb(evutil_socket_t, short, void* arg) { static_cast<WorkerProcess*>(arg)->onInput(); }
-  static void StopCb(evutil_socket_t, short, void* arg) { static_cast<WorkerProcess*>(arg)->beginStop(); }
-  static void RetireCb(evutil_socket_t, short, void* arg) { static_cast<WorkerProcess*>(arg)->beginRetire(); }
-  static void ActivateCb(evutil_socket_t, short, void* arg) { static_cast<WorkerProcess*>(arg)->activate(); }
-  static void OutProgress(void* self, size_t listener, bool drained) {
-    if (drained) static_cast<WorkerProcess*>(self)->onOutDrained(listener);
-  }
-  static void StopTimeoutCb(evutil_socket_t, short, void* arg) { static_cast<WorkerProcess*>(arg)->loop_.exit(); }
-
-  void onInput();
-  void handleRecord(const RecordHeader& h, std::string_view payload);
-  void handleData(const RecordHeader& h, std::string_view chunk);
-  void processRequest(const RecordHeader& h, std::string_view message);
-  void closeConn(uint64_t key);
-  void flushOut();
-  void onOutDrained(size_t listener);
-  void repliesSent(size_t listener);
-  bool anyPending() const;
-  void setInputEnabled(bool on);
-  void beginStop();
-  void maybeExitAfterStop();
-  void beginRetire();
-  void activate();
-
-  const ChildContext& ctx_;
-  const Config& config_;
-  std::unique_ptr<Worker> worker_;
-  std::string name_;
-  EventLoop loop_;  // before every event: freed after them
-  ipc::InChannel in_;
-  EventPtr input_ev_, stop_timeout_ev_;
-  bool input_enabled_ = false;
-  ipc::Limits limits_;
-  ipc::Reassembler reassembler_;
-  HeldList held_;
-  struct ReceivedRecord {
-    RecordHeader h;
-    std::string_view payload;  // into in_'s buffer: valid until the next read
-  };
-  std::vector<ReceivedRecord> batch_;  // one receive's records, reused
-  std::vector<size_t> batch_ends_;     // where each datagram's records end in batch_
-
-  struct ListenerLink {
-    std::unique_ptr<ipc::OutLink> out;
-    std::vector<ipc::HeldEntry> replies_queued;  // held until their datagram is sent
-  };
-  std::vector<ListenerLink> listeners_;
-  std::unordered_map<uint64_t, ConnectionInfo> conns_;
-  Response resp_;
-  bool stopping_ = false;
-  bool retiring_ = false;
-  bool standby_ = false;
-  uint64_t served_ = 0;
-  uint64_t recycle_after_ = 0;  // 0: never
-};
+}  // namespace
 
 WorkerProcess::WorkerProcess(const ChildContext& ctx)
     : ctx_(ctx), config_(*ctx.config), in_(ctx.in_fd), held_(ctx.worker_slot) {
@@ -206,208 +128,48 @@ void WorkerProcess::onInput() {
       LOG_EVERY_T(ERROR, 5) << "worker " << ctx_.index << ": from its socketpair: " << ipc::InChannel::describeError(err);
       break;
     }
-    // Every request of the batch goes on the held list before the first one
-    // runs: the datagrams left the socketpair together, so if this process
-    // dies in process(), the requests behind the running one are gone with
-    // it too, and the master can only close their connections if it knows.
-    batch_.clear();
-    batch_ends_.clear();
-    for (size_t d = 0; d < in_.count(); ++d) {
-      std::string why;
-      const auto parsed = in_.records(
-          d, limits_, [&](const RecordHeader& h, std::string_view payload) { batch_.push_back({h, payload}); },
-          &why);
-      batch_ends_.push_back(batch_.size());
-      if (parsed != ipc::InChannel::ReadResult::kRecords) {
-        Add(ctx_.slot, kBadRecords);
-        LOG_EVERY_T(ERROR, 5) << "worker " << ctx_.index << ": from its socketpair: " << why;
-      }
-    }
-    for (const auto& rec : batch_) {
-      if (rec.h.type == static_cast<uint8_t>(RecordType::kData) && (rec.h.flags & ipc::kFlagFirst))
-        held_.insert(rec.h.listener_id, rec.h.conn_id, rec.h.conn_gen, rec.h.seq);
-    }
-    size_t next = 0;
-    for (size_t end : batch_ends_) {
-      for (; next < end; ++next) handleRecord(batch_[next].h, batch_[next].payload);
-      // The replies of a datagram go out before the next datagram runs: a slow
-      // request further on must not hold back replies already made (batching
-      // across datagrams saved ~1% CPU and cost a whole request's latency).
-      flushOut();
-    }
-    batch_.clear();
+    collectBatch();
+    runBatch();
     if (in_.drained()) break;  // a short batch: nothing more is waiting
   }
   flushOut();
   maybeExitAfterStop();
 }
 
-void WorkerProcess::handleRecord(const RecordHeader& h, std::string_view payload) {
-  const uint64_t key = ConnKey(h.listener_id, h.conn_id);
-  switch (static_cast<RecordType>(h.type)) {
-    case RecordType::kData:
-      handleData(h, payload);
-      return;
-    case RecordType::kOpen: {
-      if (conns_.count(key)) closeConn(key);  // an earlier connection in the slot lost its close
-      ConnectionInfo info;
-      info.id = ConnectionId{h.listener_id, h.conn_id, h.conn_gen};
-      info.peer = ipc::GetAddress(h);
-      conns_.emplace(key, info);
-      try {
-        worker_->onConnect(info);
-      } catch (const std::exception& e) {
-        LOG_EVERY_T(ERROR, 5) << "worker " << ctx_.index << ": onConnect threw: " << e.what();
-      }
-      return;
-    }
-    case RecordType::kClose:
-      closeConn(key);
-      return;
-    case RecordType::kHello: {
-      // Listener h.listener_id (re)started: its earlier connections are gone,
-      // and so are the requests it had only partly sent (PER_REQUEST has no
-      // connection entries here, so those are looked up by key).
-      std::vector<uint64_t> gone;
-      for (auto& [k, info] : conns_) {
-        if (info.id.listener == h.listener_id) gone.push_back(k);
-      }
-      reassembler_.forEachPartial([&](uint64_t key, const RecordHeader& first) {
-        if (first.listener_id == h.listener_id && !conns_.count(key)) gone.push_back(key);
-      });
-      for (uint64_t k : gone) closeConn(k);
-      return;
-    }
-    default:
+void WorkerProcess::collectBatch() {
+  // Every request of the batch goes on the held list before the first one
+  // runs: the datagrams left the socketpair together, so if this process
+  // dies in process(), the requests behind the running one are gone with
+  // it too, and the master can only close their connections if it knows.
+  batch_.clear();
+  batch_ends_.clear();
+  for (size_t d = 0; d < in_.count(); ++d) {
+    std::string why;
+    const auto parsed = in_.records(
+        d, limits_, [&](const RecordHeader& h, std::string_view payload) { batch_.push_back({h, payload}); },
+        &why);
+    batch_ends_.push_back(batch_.size());
+    if (parsed != ipc::InChannel::ReadResult::kRecords) {
       Add(ctx_.slot, kBadRecords);
-      LOG_EVERY_T(ERROR, 5) << "worker " << ctx_.index << ": unexpected record type " << int{h.type};
-  }
-}
-
-void WorkerProcess::closeConn(uint64_t key) {
-  RecordHeader partial;
-  if (reassembler_.take(key, &partial)) held_.erase(partial.listener_id, partial.conn_id, partial.conn_gen, partial.seq);
-  auto it = conns_.find(key);
-  if (it == conns_.end()) return;
-  ConnectionInfo info = it->second;
-  conns_.erase(it);
-  try {
-    worker_->onClose(info);
-  } catch (const std::exception& e) {
-    LOG_EVERY_T(ERROR, 5) << "worker " << ctx_.index << ": onClose threw: " << e.what();
-  }
-}
-
-void WorkerProcess::handleData(const RecordHeader& h, std::string_view chunk) {
-  const uint64_t key = ConnKey(h.listener_id, h.conn_id);
-  std::string_view message;  // a first chunk is already on the held list (onInput)
-  RecordHeader discarded;
-  bool was_discarded = false;
-  const auto status = reassembler_.feed(key, h, chunk, &message, &discarded, &was_discarded);
-  if (was_discarded) held_.erase(discarded.listener_id, discarded.conn_id, discarded.conn_gen, discarded.seq);
-  switch (status) {
-    case ipc::Reassembler::Status::kPartial:
-      return;
-    case ipc::Reassembler::Status::kOrphan: {
-      // Its start went to a worker that died; the listener closes the
-      // connection when the master tells it. Nothing to answer.
-      Add(ctx_.slot, kOrphanChunks);
-      LOG_EVERY_T(WARNING, 5) << "worker " << ctx_.index << ": dropped a request chunk whose start was lost";
-      return;
+      LOG_EVERY_T(ERROR, 5) << "worker " << ctx_.index << ": from its socketpair: " << why;
     }
-    case ipc::Reassembler::Status::kComplete:
-      processRequest(h, message);
-      return;
+  }
+  for (const auto& rec : batch_) {
+    if (rec.h.type == static_cast<uint8_t>(RecordType::kData) && (rec.h.flags & ipc::kFlagFirst))
+      held_.insert(rec.h.listener_id, rec.h.conn_id, rec.h.conn_gen, rec.h.seq);
   }
 }
 
-void WorkerProcess::processRequest(const RecordHeader& h, std::string_view message) {
-  ProcessSlot* slot = ctx_.slot;
-  WorkerSlot* mine = ctx_.worker_slot;
-  CurrentRequest current{};
-  current.listener = h.listener_id;
-  current.transport = 0;
-  current.conn_id = h.conn_id;
-  current.conn_gen = h.conn_gen;
-  current.seq = h.seq;
-  current.addr_family = h.addr_family;
-  current.port = h.port;
-  std::memcpy(current.addr, h.addr, sizeof(h.addr));
-  mine->current.publish(current);
-  mine->request_start_ms.store(NowMonotonicMs(), std::memory_order_relaxed);
-  slot->state.store(static_cast<uint8_t>(SlotState::kBusy), std::memory_order_relaxed);
-  ClientAddress peer = ipc::GetAddress(h);
-  Request req(Transport::kTcp, message, peer, ConnectionId{h.listener_id, h.conn_id, h.conn_gen}, h.seq);
-  resp_.clear();
-  RecordHeader reply = ipc::MakeHeader(RecordType::kReply, h.listener_id, h.conn_id, h.conn_gen);
-  reply.seq = h.seq;
-  try {
-    worker_->process(req, resp_);
-  } catch (const std::exception& e) {
-    // An error reply for this request (the listener closes the connection
-    // instead where the protocol has no error frame). Others are unaffected.
-    LOG_EVERY_T(ERROR, 1) << "worker " << ctx_.index << ": process() threw for " << peer.toString() << ": "
-                          << e.what();
-    resp_.clear();
-    resp_.error(e.what());
-  } catch (...) {
-    LOG_EVERY_T(ERROR, 1) << "worker " << ctx_.index << ": process() threw a non-exception";
-    resp_.clear();
-    resp_.error("process() threw a non-exception");
+void WorkerProcess::runBatch() {
+  size_t next = 0;
+  for (size_t end : batch_ends_) {
+    for (; next < end; ++next) handleRecord(batch_[next].h, batch_[next].payload);
+    // The replies of a datagram go out before the next datagram runs: a slow
+    // request further on must not hold back replies already made (batching
+    // across datagrams saved ~1% CPU and cost a whole request's latency).
+    flushOut();
   }
-  if (resp_.body().size() > config_.max_frame_bytes()) {
-    LOG_EVERY_T(ERROR, 1) << "worker " << ctx_.index << ": reply of " << resp_.body().size()
-                          << " bytes is over max_frame_bytes; answering with an error";
-    const std::string why = "reply of " + std::to_string(resp_.body().size()) + " bytes is over max_frame_bytes";
-    resp_.clear();
-    resp_.error(why);
-  }
-  if (resp_.isError()) {
-    Add(slot, kErrors);
-    reply.flags |= ipc::kFlagError;
-  } else if (resp_.isNoReply()) {
-    reply.flags |= ipc::kFlagNoReply;
-  }
-  if (resp_.isCloseAfterReply()) reply.flags |= ipc::kFlagCloseAfter;
-  ListenerLink& link = listeners_[h.listener_id];
-  link.out->append(reply, reply.flags & ipc::kFlagNoReply ? std::string_view() : std::string_view(resp_.body()));
-  link.replies_queued.push_back(ipc::HeldEntry{h.conn_id, h.conn_gen, h.seq});
-  Add(slot, kRequests);
-  Add(slot, kBytesIn, message.size());
-  Add(slot, kBytesOut, resp_.body().size());
-  mine->request_start_ms.store(0, std::memory_order_relaxed);
-  slot->state.store(static_cast<uint8_t>(retiring_ ? SlotState::kRetiring : SlotState::kIdle),
-                    std::memory_order_relaxed);
-  if (recycle_after_ != 0 && ++served_ == recycle_after_) {
-    // Ask for a replacement; keep serving until the master hands the slot over.
-    mine->recycle.store(1);
-    LOG(INFO) << "worker " << ctx_.index << ": served " << served_ << " requests (max_requests); asking to be replaced";
-  }
-}
-
-void WorkerProcess::flushOut() {
-  for (size_t j = 0; j < listeners_.size(); ++j) {
-    if (listeners_[j].out->flush() == ipc::OutLink::Flush::kSent) repliesSent(j);
-  }
-}
-
-// The replies queued to listener j are in its socket: no longer held here.
-void WorkerProcess::repliesSent(size_t j) {
-  ListenerLink& link = listeners_[j];
-  for (const auto& e : link.replies_queued) held_.erase(static_cast<uint16_t>(j), e.conn_id, e.conn_gen, e.seq);
-  link.replies_queued.clear();
-}
-
-void WorkerProcess::onOutDrained(size_t j) {
-  repliesSent(j);
-  if (!anyPending()) {
-    if (retiring_ && reassembler_.partials() == 0) {
-      loop_.exit();
-      return;
-    }
-    setInputEnabled(true);
-    if (input_enabled_) onInput();  // the socket may have filled while we were not reading
-  }
+  batch_.clear();
 }
 
 // SIGUSR1: a replacement is ready. Stop reading the slot's socketpair now (the
@@ -433,13 +195,6 @@ void WorkerProcess::activate() {
   onInput();
 }
 
-bool WorkerProcess::anyPending() const {
-  for (const auto& link : listeners_) {
-    if (link.out->waiting()) return true;
-  }
-  return false;
-}
-
 void WorkerProcess::beginStop() {
   if (stopping_) return;
   stopping_ = true;
@@ -463,8 +218,6 @@ void WorkerProcess::maybeExitAfterStop() {
   ssize_t n = ::recv(in_.fd(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) loop_.exit();
 }
-
-}  // namespace
 
 int RunWorker(const ChildContext& ctx) {
   WorkerProcess worker(ctx);

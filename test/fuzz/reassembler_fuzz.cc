@@ -1,5 +1,5 @@
 // The Reassembler (src/ipc/channel.h) driven as a worker drives it
-// (src/worker/worker_process.cc): the records of a datagram decoded by
+// (src/worker/worker_requests.cc): the records of a datagram decoded by
 // RecordReader, kData chunks fed under the connection's key, kOpen and kClose
 // taking the connection's partial message, kHello taking every partial of
 // that listener. The listener's use for replies is the same feed().

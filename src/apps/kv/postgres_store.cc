@@ -5,9 +5,10 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <algorithm>
 
 #include <glog/logging.h>
+
+#include "apps/kv/postgres_dsn.h"
 
 namespace solar::kv {
 namespace {
@@ -42,82 +43,6 @@ bool IsTransient(const char* sqlstate) {
   if (sqlstate == nullptr || std::strlen(sqlstate) != 5) return false;
   const std::string cls(sqlstate, 2);
   return cls == "08" || cls == "53" || cls == "57" || cls == "40";
-}
-
-std::vector<std::string> SplitList(const std::string& s) {
-  std::vector<std::string> out;
-  if (s.empty()) return out;
-  size_t from = 0;
-  for (;;) {
-    const size_t comma = s.find(',', from);
-    out.push_back(s.substr(from, comma == std::string::npos ? std::string::npos : comma - from));
-    if (comma == std::string::npos) return out;
-    from = comma + 1;
-  }
-}
-
-// The DSN's options, one set per host of a multi-host DSN. A DSN libpq cannot
-// parse, or whose host, hostaddr and port lists do not line up, stays whole
-// (libpq then reports the problem when it connects).
-void SplitHosts(const std::string& dsn, std::vector<PostgresStore::Options>* targets, std::vector<std::string>* names,
-                bool* prefer_standby, bool* unparsed) {
-  char* why = nullptr;
-  PQconninfoOption* parsed = PQconninfoParse(dsn.c_str(), &why);
-  PQfreemem(why);
-  if (parsed == nullptr) {
-    *unparsed = true;
-    targets->push_back({{"dbname", dsn}});
-    names->push_back("");
-    return;
-  }
-  PostgresStore::Options common;
-  std::vector<std::string> hosts, addrs, ports;
-  std::string attrs;
-  for (PQconninfoOption* o = parsed; o->keyword != nullptr; ++o) {
-    if (o->val == nullptr) continue;
-    const std::string keyword = o->keyword;
-    if (keyword == "host") {
-      hosts = SplitList(o->val);
-    } else if (keyword == "hostaddr") {
-      addrs = SplitList(o->val);
-    } else if (keyword == "port") {
-      ports = SplitList(o->val);
-    } else if (keyword == "target_session_attrs") {
-      attrs = o->val;
-    } else {
-      common.emplace_back(keyword, o->val);
-    }
-  }
-  PQconninfoFree(parsed);
-  const size_t n = std::max(hosts.size(), addrs.size());
-  const bool lined_up = (hosts.empty() || hosts.size() == n) && (addrs.empty() || addrs.size() == n) &&
-                        (ports.size() <= 1 || ports.size() == n);
-  *prefer_standby = n > 1 && lined_up && attrs == "prefer-standby";
-  if (!*prefer_standby && !attrs.empty()) common.emplace_back("target_session_attrs", attrs);
-  if (n <= 1 || !lined_up) {
-    PostgresStore::Options whole = common;
-    for (auto [keyword, list] : {std::pair<const char*, const std::vector<std::string>*>{"host", &hosts},
-                                 {"hostaddr", &addrs}, {"port", &ports}}) {
-      std::string joined;
-      for (size_t i = 0; i < list->size(); ++i) joined += (i ? "," : "") + (*list)[i];
-      if (!list->empty()) whole.emplace_back(keyword, joined);
-    }
-    targets->push_back(std::move(whole));
-    names->push_back("");
-    return;
-  }
-  for (size_t i = 0; i < n; ++i) {
-    PostgresStore::Options one = common;
-    const std::string host = hosts.empty() ? "" : hosts[i];
-    const std::string addr = addrs.empty() ? "" : addrs[i];
-    const std::string port = ports.empty() ? "" : ports.size() == 1 ? ports[0] : ports[i];
-    if (!host.empty()) one.emplace_back("host", host);
-    if (!addr.empty()) one.emplace_back("hostaddr", addr);
-    if (!port.empty()) one.emplace_back("port", port);
-    targets->push_back(std::move(one));
-    names->push_back((host.empty() ? addr.empty() ? "default host" : addr : host) + ":" +
-                     (port.empty() ? "5432" : port));
-  }
 }
 
 }  // namespace

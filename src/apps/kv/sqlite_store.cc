@@ -58,6 +58,20 @@ std::string DirName(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
+// Create the file's own directory when it is missing (var/kv/ under a var/
+// the worker user may write to). Only that one level: a missing parent
+// above it is a configuration mistake better reported than papered over.
+StoreResult MakeDatabaseDir(const std::string& dir) {
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0 && errno == ENOENT && mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) {
+    const std::string why = std::strerror(errno);
+    return StoreResult::Error("cannot create directory " + dir + " for the SQLite database as user " + UserName() +
+                              ": " + why + "; create it writable by that user, e.g. install -d -o " + UserName() +
+                              " " + dir);
+  }
+  return StoreResult::Ok();
+}
+
 }  // namespace
 
 SqliteStore::SqliteStore(std::string path, std::string table, uint32_t busy_timeout_ms, std::string synchronous)
@@ -114,17 +128,8 @@ StoreResult SqliteStore::prepare(const std::string& sql, Stmt* out) {
 
 StoreResult SqliteStore::open() {
   close();
-  // Create the file's own directory when it is missing (var/kv/ under a var/
-  // the worker user may write to). Only that one level: a missing parent
-  // above it is a configuration mistake better reported than papered over.
   const std::string dir = DirName(path_);
-  struct stat st;
-  if (stat(dir.c_str(), &st) != 0 && errno == ENOENT && mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) {
-    const std::string why = std::strerror(errno);
-    return StoreResult::Error("cannot create directory " + dir + " for the SQLite database as user " + UserName() +
-                              ": " + why + "; create it writable by that user, e.g. install -d -o " + UserName() +
-                              " " + dir);
-  }
+  if (StoreResult made = MakeDatabaseDir(dir); !made.ok()) return made;
 
   sqlite3* raw = nullptr;
   const int rc = sqlite3_open_v2(path_.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -141,6 +146,15 @@ StoreResult SqliteStore::open() {
   sqlite3_busy_timeout(db_.get(), static_cast<int>(busy_timeout_ms_));
   sqlite3_extended_result_codes(db_.get(), 1);
 
+  StoreResult r = setUp();
+  if (!r.ok()) {
+    r.message = "opening " + path_ + " as user " + UserName() + ": " + r.message + WritableHint(dir);
+    close();
+  }
+  return r;
+}
+
+StoreResult SqliteStore::setUp() {
   // WAL: one writer and many readers across processes, readers never block.
   // The switch needs a moment's exclusive lock; the busy timeout covers a
   // race between workers starting together.
@@ -168,10 +182,6 @@ StoreResult SqliteStore::open() {
   if (r.ok()) r = prepare("BEGIN IMMEDIATE", &begin_write_);
   if (r.ok()) r = prepare("COMMIT", &commit_);
   if (r.ok()) r = prepare("ROLLBACK", &rollback_);
-  if (!r.ok()) {
-    r.message = "opening " + path_ + " as user " + UserName() + ": " + r.message + WritableHint(dir);
-    close();
-  }
   return r;
 }
 

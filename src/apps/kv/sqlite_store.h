@@ -45,6 +45,8 @@ class SqliteStore : public KvStore {
   // exec, retried while another process holds the lock (open() only).
   StoreResult execSetup(const std::string& sql);
   StoreResult prepare(const std::string& sql, Stmt* out);
+  // On a freshly opened handle: WAL, the table, and every statement prepared.
+  StoreResult setUp();
   // Runs a statement that returns no rows (a write, BEGIN, COMMIT).
   StoreResult stepDone(sqlite3_stmt* stmt);
   StoreResult failure(int rc, const char* what) const;
