@@ -72,6 +72,45 @@ std::string DescribeWorker(const WorkerConfig& config) {
   return "module " + config.module() + (config.name().empty() ? "" : " (" + config.name() + ")");
 }
 
+namespace {
+
+// The check's child: loads the worker as it will run (dropped to `user`),
+// calls onCheck, and writes its reason for refusing to fds[1]; exits 0 if
+// it passed.
+[[noreturn]] void RunWorkerCheck(const Config& config, const std::string& config_path, int fds[2],
+                                 const std::function<void()>& in_child) {
+  // The master's handlers write into its self-pipe: not from here.
+  ResetSignalsInChild();
+  UnblockAllSignals();
+  close(fds[0]);
+  if (in_child) in_child();
+  // Only the report pipe stays open, as fd 3 (the standard streams too).
+  if (fds[1] != 3 && (dup2(fds[1], 3) != 3 || close(fds[1]) != 0)) _exit(1);
+  const int report = 3;
+  auto fail = [&](const std::string& why) {
+    [[maybe_unused]] ssize_t n = write(report, why.data(), why.size());
+    _exit(1);
+  };
+  if (close_range(4, ~0U, 0) != 0) fail(std::string("close_range() in the check failed: ") + std::strerror(errno));
+  std::string resolved, why;
+  if (geteuid() == 0) {
+    UserIds ids;
+    if (!LookupUser(config.user(), &ids, &why)) fail("cannot run the check as the worker user: " + why);
+    if (DropPrivileges(ids, &why) != DropResult::kDropped) fail("dropping privileges for the check failed: " + why);
+  }
+  auto worker = LoadWorker(config.worker(), &resolved, &why);
+  if (!worker) fail(why);
+  const WorkerInfo info = MakeWorkerInfo(config, config_path, resolved);
+  try {
+    worker->onCheck(info);
+  } catch (const std::exception& e) {
+    fail(resolved + " refuses the configuration: " + e.what());
+  }
+  _exit(0);
+}
+
+}  // namespace
+
 bool StartWorkerCheck(const Config& config, const std::string& config_path, WorkerCheck* check,
                       std::string* error, const std::function<void()>& in_child) {
   int fds[2];
@@ -82,40 +121,7 @@ bool StartWorkerCheck(const Config& config, const std::string& config_path, Work
   sigset_t old_mask;
   BlockAllSignals(&old_mask);  // until the child has reset the master's handlers
   pid_t pid = fork();
-  if (pid == 0) {
-    // The master's handlers write into its self-pipe: not from here.
-    ResetSignalsInChild();
-    UnblockAllSignals();
-    close(fds[0]);
-    if (in_child) in_child();
-    // Only the report pipe stays open, as fd 3 (the standard streams too).
-    if (fds[1] != 3 && (dup2(fds[1], 3) != 3 || close(fds[1]) != 0)) _exit(1);
-    fds[1] = 3;
-    if (close_range(4, ~0U, 0) != 0) {
-      const std::string why = std::string("close_range() in the check failed: ") + std::strerror(errno);
-      [[maybe_unused]] ssize_t n = write(fds[1], why.data(), why.size());
-      _exit(1);
-    }
-    auto fail = [&](const std::string& why) {
-      [[maybe_unused]] ssize_t n = write(fds[1], why.data(), why.size());
-      _exit(1);
-    };
-    std::string resolved, why;
-    if (geteuid() == 0) {
-      UserIds ids;
-      if (!LookupUser(config.user(), &ids, &why)) fail("cannot run the check as the worker user: " + why);
-      if (DropPrivileges(ids, &why) != DropResult::kDropped) fail("dropping privileges for the check failed: " + why);
-    }
-    auto worker = LoadWorker(config.worker(), &resolved, &why);
-    if (!worker) fail(why);
-    const WorkerInfo info = MakeWorkerInfo(config, config_path, resolved);
-    try {
-      worker->onCheck(info);
-    } catch (const std::exception& e) {
-      fail(resolved + " refuses the configuration: " + e.what());
-    }
-    _exit(0);
-  }
+  if (pid == 0) RunWorkerCheck(config, config_path, fds, in_child);
   RestoreSignalMask(old_mask);
   close(fds[1]);
   if (pid < 0) {

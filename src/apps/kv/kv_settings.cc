@@ -121,12 +121,11 @@ std::string ParseKvConfig(const std::map<std::string, std::string>& settings, Kv
   return "";
 }
 
-std::string ResolveKvSettings(const WorkerInfo& info, KvSettings* out, std::string* note) {
-  KvSettings s;
-  KvConfig c;
-  note->clear();
-  if (std::string e = ParseKvConfig(info.settings, &c); !e.empty()) return e;
+namespace {
 
+// Backend, files and DSNs, the table.
+std::string ResolveStorage(const KvConfig& c, const WorkerInfo& info, KvSettings* out) {
+  KvSettings& s = *out;
   s.backend = c.backend() == KvConfig::BACKEND_UNSPECIFIED ? KvConfig::SQLITE : c.backend();
   if (!c.sqlite_path().empty()) {
     s.sqlite_path = c.sqlite_path();
@@ -160,7 +159,12 @@ std::string ResolveKvSettings(const WorkerInfo& info, KvSettings* out, std::stri
     }
     s.table = c.table();
   }
+  return "";
+}
 
+// Timeouts and sizes, each in its range.
+std::string ResolveLimits(const KvConfig& c, KvSettings* out) {
+  KvSettings& s = *out;
   std::string e;
   if (!(e = Take("sqlite_busy_timeout_ms", c.sqlite_busy_timeout_ms(), 1, kTimeoutCeilingMs,
                  &s.sqlite_busy_timeout_ms)).empty() ||
@@ -179,6 +183,18 @@ std::string ResolveKvSettings(const WorkerInfo& info, KvSettings* out, std::stri
            std::to_string(s.reconnect_max_ms) + ")";
   }
   s.default_scan_limit = std::min<uint32_t>(s.default_scan_limit, s.max_scan_limit);
+  return "";
+}
+
+}  // namespace
+
+std::string ResolveKvSettings(const WorkerInfo& info, KvSettings* out, std::string* note) {
+  KvSettings s;
+  KvConfig c;
+  note->clear();
+  if (std::string e = ParseKvConfig(info.settings, &c); !e.empty()) return e;
+  if (std::string e = ResolveStorage(c, info, &s); !e.empty()) return e;
+  if (std::string e = ResolveLimits(c, &s); !e.empty()) return e;
 
   if (info.max_frame_bytes > 0) s.max_tcp_reply_bytes = info.max_frame_bytes;
   if (s.max_tcp_reply_bytes <= s.max_key_bytes + kRequestOverhead) {
