@@ -14,14 +14,22 @@
 //   "setting:K" reply with worker { settings } value K, or "(unset)"
 //   "state_dir" reply with WorkerInfo::state_dir
 //   "max_frame_bytes" reply with WorkerInfo::max_frame_bytes
+//   "scoreboard:write"    write a byte to the master's page of the scoreboard
+//                         (found in /proc/self/maps): a worker must die of it
+//   "scoreboard:mprotect" try to make that page writable: "refused ERRNO" or
+//                         "allowed" (user code must not get write access back)
 // settings { key: "teardown_ms" value: "N" }: the destructor takes N ms (a
 // worker closing a slow database at stop); { key: "check_ms" value: "N" }:
 // onCheck takes N ms (a slow configuration check at a HUP).
 // Anything else is echoed. onStart throws while the file named by
 // $SOLAR_DEBUG_FAIL_START exists: a replacement that cannot start, for tests.
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <fstream>
 #include <map>
 #include <cstdlib>
 #include <stdexcept>
@@ -32,6 +40,17 @@
 #include "api/worker.h"
 
 namespace {
+
+// The start of the server's shared scoreboard in this process (its first page
+// is the master's), or nullptr.
+char* ScoreboardStart() {
+  std::ifstream maps("/proc/self/maps");
+  for (std::string line; std::getline(maps, line);) {
+    if (line.find("solar-scoreboard") == std::string::npos) continue;
+    return reinterpret_cast<char*>(std::stoull(line.substr(0, line.find('-')), nullptr, 16));
+  }
+  return nullptr;
+}
 
 class DebugWorker : public solar::Worker {
  public:
@@ -83,6 +102,16 @@ class DebugWorker : public solar::Worker {
       resp.assign(state_dir_);
     } else if (p == "max_frame_bytes") {
       resp.set(std::to_string(max_frame_bytes_));
+    } else if (p == "scoreboard:write") {
+      char* page = ScoreboardStart();
+      if (page == nullptr) throw std::runtime_error("no scoreboard mapping");
+      *reinterpret_cast<volatile char*>(page) = 0x5a;  // the master's header
+      resp.set("wrote");
+    } else if (p == "scoreboard:mprotect") {
+      char* page = ScoreboardStart();
+      if (page == nullptr) throw std::runtime_error("no scoreboard mapping");
+      const bool ok = mprotect(page, static_cast<size_t>(sysconf(_SC_PAGESIZE)), PROT_READ | PROT_WRITE) == 0;
+      resp.set(ok ? std::string("allowed") : std::string("refused ") + strerrorname_np(errno));
     } else if (p == "whoami") {
       resp.set(std::to_string(getuid()) + " " + std::to_string(getgid()));
     } else {
