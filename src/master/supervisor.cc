@@ -14,8 +14,6 @@ namespace solar {
 
 namespace {
 
-bool IsWorkerRole(Role r) { return r == Role::kWorker || r == Role::kUdpWorker; }
-
 // A worker that failed its own start-up (module load, onStart: it exits
 // kExitRespawn, or crashes) did not become idle: it will most likely fail the
 // same way after its back-off. One killed from outside while starting (an

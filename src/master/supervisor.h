@@ -73,6 +73,7 @@ enum class Phase : uint8_t {
   kKilled,      // SIGKILLed for request_timeout; respawned when reaped
 };
 const char* PhaseName(Phase p);
+inline bool IsWorkerRole(Role r) { return r == Role::kWorker || r == Role::kUdpWorker; }
 
 // "exited with code 1", "killed by signal Killed (core dumped)": a waitpid() status for logs.
 std::string DescribeExit(int status);

@@ -8,10 +8,6 @@
 
 namespace solar {
 
-namespace {
-bool IsWorkerRole(Role r) { return r == Role::kWorker || r == Role::kUdpWorker; }
-}  // namespace
-
 // ---- requests from outside ----
 
 void Supervisor::reload(const std::string& reason, int64_t now) {

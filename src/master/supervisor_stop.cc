@@ -8,10 +8,6 @@
 
 namespace solar {
 
-namespace {
-bool IsWorkerRole(Role r) { return r == Role::kWorker || r == Role::kUdpWorker; }
-}  // namespace
-
 void Supervisor::stop(const std::string& why, int64_t now) {
   if (stage_ == Stage::kRunning) {
     beginStop(why, now);

@@ -186,7 +186,6 @@ class Scoreboard : NonCopyable {
   ~Scoreboard();
 
   size_t size() const { return layout_.size(); }
-  Role layoutRole(size_t i) const { return layout_[i]; }
   ScoreboardHeader& header() { return *header_; }
   const ScoreboardHeader& header() const { return *header_; }
   ProcessSlot& slot(size_t i) { return *slots_[i]; }
