@@ -13,6 +13,8 @@
 #   BENCH_THREADS=2                      solar-bench threads
 #   BENCH_LISTENERS=1  BENCH_WORKERS=2   solar processes (TCP); UDP workers = BENCH_WORKERS
 #   BENCH_HOL_DURATION=10s               measured time of each head-of-line run
+#   BENCH_ROUNDS=3                       runs per scenario (solar and direct-echo
+#                                        interleaved); the table gives medians
 #   BENCH_ONLY="echo diskecho udp hol"   the scenario groups to run
 #   BENCH_OUT=build/bench                where the JSON and summary.txt go
 #   SOLAR_BIN, SOLAR_BENCH               the binaries (default build/solar, build/solar-bench)
@@ -49,6 +51,8 @@ THREADS=${BENCH_THREADS:-2}
 LISTENERS=${BENCH_LISTENERS:-1}
 WORKERS=${BENCH_WORKERS:-2}
 HOL_DURATION=${BENCH_HOL_DURATION:-10s}
+ROUNDS=${BENCH_ROUNDS:-3}
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: BENCH_ROUNDS must be a positive number, not '$ROUNDS'" >&2; exit 2; }
 ONLY=" ${BENCH_ONLY:-echo diskecho udp hol} "
 OUT=${BENCH_OUT:-build/bench}
 
@@ -202,8 +206,11 @@ latency() {  # microseconds -> 850us / 1.20ms / 3.05s
 
 ROWS=()
 FAILED=0
-row() {  # LABEL REQS P50 P99 ERRORS SOLAR-US DIRECT-REQS DIRECT-US RATIO
-  ROWS+=("$(printf '%-36s %10s %9s %9s %6s %8s %10s %8s %7s' "$@")")
+row() {  # LABEL REQS P50 P99 ERRORS SOLAR-US DIRECT-REQS DIRECT-US RATIO (empty: -)
+  local -a f=()
+  local v
+  for v in "$@"; do f+=("${v:--}"); done
+  ROWS+=("$(printf '%-36s %10s %9s %9s %6s %8s %10s %8s %7s' "${f[@]}")")
 }
 na_row() {  # LABEL NOTE
   ROWS+=("$(printf '%-38s %12s   %s' "$1" "n/a" "$2")")
@@ -228,36 +235,67 @@ measure() {
   return "$rc"
 }
 
-# scenario ID LABEL SOLAR-BENCH-ARGS...: one run against the current solar,
-# then the same against direct-echo when with_direct started it.
+# median V...: the middle value (the mean of the two middle ones for an even
+# count); empty values are skipped, nothing at all prints nothing.
+median() {
+  printf '%s\n' "$@" | awk 'NF { v[n++] = $1 } END {
+    if (n == 0) exit
+    for (i = 1; i < n; i++) for (j = i; j > 0 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+    if (n % 2) printf "%.2f", v[(n - 1) / 2]; else printf "%.2f", (v[n / 2 - 1] + v[n / 2]) / 2 }'
+}
+
+declare -A MEDIAN_RPS=()
+RATIO_SPREAD=()
+
+# scenario ID LABEL SOLAR-BENCH-ARGS...: ROUNDS runs against the current
+# solar, each followed by the same run against direct-echo when with_direct
+# started it (interleaved, so that both see the same drift of the machine),
+# and one row of medians: req/s, p50, p99 and us/req of each server, and the
+# median of the per-round ratios. Errors are summed over the rounds. Round
+# R's JSON is ID.rR.json (ID.json: the last round).
 scenario() {
   local id=$1 label=$2
   shift 2
-  local json="$OUT/$id.json" rc=0
-  echo "bench.sh: $label" >&2
-  measure "$id" "$@" || rc=$?
-  if [ ! -s "$json" ]; then
-    na_row "$label" "solar-bench failed (exit $rc): $(tail -1 "$OUT/$id.txt")"
-    FAILED=1
-    return
-  fi
-  local errors solar_us direct_us="" direct_rate="" ratio=""
-  errors=$(json_field "$json" total)
-  [ "$rc" -eq 0 ] || FAILED=1
-  solar_us=$CPU_US
-  if [ -n "${DIRECT_PORT:-}" ]; then
-    local saved_port=$PORT saved_pid=$SERVER_PID
-    PORT=$DIRECT_PORT SERVER_PID=$DIRECT_PID
-    if measure "direct_$id" "$@"; then
-      direct_us=$CPU_US
-      direct_rate=$(commas "$(json_field "$OUT/direct_$id.json" requests_per_second)")
-      ratio=$(awk -v a="$solar_us" -v b="$direct_us" 'BEGIN { if (a != "" && b > 0) printf "%.2fx", a / b }')
+  local round rc json errors=0 ran=0
+  local -a rps=() p50=() p99=() solar_us=() direct_rate=() direct_us=() ratio=()
+  for round in $(seq "$ROUNDS"); do
+    echo "bench.sh: $label$([ "$ROUNDS" -gt 1 ] && echo " (round $round/$ROUNDS)")" >&2
+    json="$OUT/$id.json"
+    rc=0
+    measure "$id" "$@" || rc=$?
+    if [ ! -s "$json" ]; then
+      na_row "$label" "solar-bench failed (exit $rc): $(tail -1 "$OUT/$id.txt")"
+      FAILED=1
+      return
     fi
-    PORT=$saved_port SERVER_PID=$saved_pid
-  fi
-  row "$label" "$(commas "$(json_field "$json" requests_per_second)")" \
-    "$(latency "$(json_field "$json" p50)")" "$(latency "$(json_field "$json" p99)")" "$errors" \
-    "${solar_us:--}" "${direct_rate:--}" "${direct_us:--}" "${ratio:--}"
+    cp "$json" "$OUT/$id.r$round.json"
+    [ "$rc" -eq 0 ] || FAILED=1
+    ran=$((ran + 1))
+    errors=$((errors + $(json_field "$json" total)))
+    rps+=("$(json_field "$json" requests_per_second)")
+    p50+=("$(json_field "$json" p50)")
+    p99+=("$(json_field "$json" p99)")
+    solar_us+=("$CPU_US")
+    if [ -n "${DIRECT_PORT:-}" ]; then
+      local saved_port=$PORT saved_pid=$SERVER_PID
+      PORT=$DIRECT_PORT SERVER_PID=$DIRECT_PID
+      if measure "direct_$id" "$@"; then
+        direct_us+=("$CPU_US")
+        direct_rate+=("$(json_field "$OUT/direct_$id.json" requests_per_second)")
+        ratio+=("$(awk -v a="${solar_us[-1]}" -v b="$CPU_US" 'BEGIN { if (a != "" && b > 0) printf "%.4f", a / b }')")
+      fi
+      PORT=$saved_port SERVER_PID=$saved_pid
+    fi
+  done
+  MEDIAN_RPS[$id]=$(median "${rps[@]}")
+  [ "${#ratio[@]}" -gt 1 ] && RATIO_SPREAD+=("$(printf '%-36s' "$label") $(printf '%.2f ' "${ratio[@]}")")
+  local m_direct_rate m_ratio
+  m_direct_rate=$(median "${direct_rate[@]}")
+  m_ratio=$(median "${ratio[@]}")
+  row "$label" "$(commas "${MEDIAN_RPS[$id]}")" \
+    "$(latency "$(median "${p50[@]}")")" "$(latency "$(median "${p99[@]}")")" "$errors" \
+    "$(median "${solar_us[@]}")" "${m_direct_rate:+$(commas "$m_direct_rate")}" "$(median "${direct_us[@]}")" \
+    "${m_ratio:+${m_ratio}x}"
 }
 
 # with_direct ARGS...: starts direct-echo beside the running solar for the
@@ -305,8 +343,8 @@ if wanted echo; then
     scenario echo_pr_1500b_100c "${labels_pr[1]}" -c 100 -s 1500
     stop_server
     for size in 50b 1500b; do
-      pinned=$(json_field "$OUT/echo_${size}_100c.json" requests_per_second)
-      per_request=$(json_field "$OUT/echo_pr_${size}_100c.json" requests_per_second)
+      pinned=${MEDIAN_RPS[echo_${size}_100c]:-}
+      per_request=${MEDIAN_RPS[echo_pr_${size}_100c]:-}
       [ -n "$pinned" ] && [ -n "$per_request" ] && PR_RATIOS+=("${size%b} B: $(awk -v a="$per_request" \
         -v b="$pinned" 'BEGIN { printf "%.3f", a / b }')")
     done
@@ -420,14 +458,19 @@ fi
   if [ "${#ROWS[@]}" -gt 0 ]; then
     echo
     echo "solar $(nproc) CPUs; $LISTENERS listener(s), $WORKERS worker(s); solar-bench $THREADS threads," \
-      "closed loop, pipeline 1; $DURATION measured after $WARMUP warm-up"
+      "closed loop, pipeline 1; $DURATION measured after $WARMUP warm-up;" \
+      "medians of $ROUNDS round(s)"
     printf '%-36s %10s %9s %9s %6s %8s %10s %8s %7s\n' "scenario" "req/s" "p50" "p99" "errors" \
       "us/req" "direct/s" "us/req" "ratio"
     printf '%s\n' "${ROWS[@]}"
     echo "us/req: server CPU (user+system, all its processes) per measured request; direct: build/direct-echo,"
-    echo "one epoll process with no hop, under the same load; ratio: solar's us/req over direct's (lower is better)"
+    echo "one epoll process with no hop, under the same load; ratio: median of each round's solar us/req over direct's (lower is better)"
+    if [ "${#RATIO_SPREAD[@]}" -gt 0 ]; then
+      echo "each round's ratio, in the order run (their spread is this machine's noise):"
+      printf '  %s\n' "${RATIO_SPREAD[@]}"
+    fi
     if [ "${#PR_RATIOS[@]}" -gt 0 ]; then
-      echo "PER_REQUEST req/s over ROUND_ROBIN req/s, same load, this run: ${PR_RATIOS[*]}"
+      echo "PER_REQUEST req/s over ROUND_ROBIN req/s (medians), same load, this run: ${PR_RATIOS[*]}"
     fi
   fi
   if [ "${#HOL_ROWS[@]}" -gt 0 ]; then
