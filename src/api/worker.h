@@ -80,9 +80,10 @@ using WorkerFactory = std::function<std::unique_ptr<Worker>()>;
 // The layout of Worker and WorkerInfo. A module is compiled with the value it
 // saw; solar refuses one built against another (its virtual functions would
 // not line up), with a message saying to rebuild it. Bump it whenever a
-// virtual function or a WorkerInfo field is added (4: Response::error;
-// 5: WorkerInfo::max_frame_bytes).
-inline constexpr int kWorkerApiVersion = 5;
+// virtual function or a WorkerInfo field is added, or Request/Response change
+// layout (4: Response::error; 5: WorkerInfo::max_frame_bytes; 6:
+// Response::reference).
+inline constexpr int kWorkerApiVersion = 6;
 
 // Adds a factory under `name` (no prefix: "echo" is found as "builtin:echo").
 // Returns true; used by SOLAR_REGISTER_WORKER at static-initialisation time.

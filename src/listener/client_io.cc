@@ -1,5 +1,7 @@
 // Client I/O: reading in 8 KiB chunks, framing, forwarding tagged records to
 // the connection's worker, writing replies, and backpressure both ways.
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,7 +34,7 @@ bool Listener::readInput(Connection* c, int max_reads) {
     ssize_t n = ::read(c->fd(), in.writePtr(), kReadChunk);
     if (n > 0) {
       in.hasWritten(static_cast<size_t>(n));
-      c->last_active_ms = NowMonotonicMs();
+      c->last_active_ms = NowCoarseMs();
       if (!frameInput(c)) return false;  // closed
       if (c->read_paused || static_cast<size_t>(n) < kReadChunk) break;
       continue;
@@ -85,7 +87,7 @@ bool Listener::frameInput(Connection* c) {
   if (in.readable() == 0 || held_back) {
     c->partial_since_ms = 0;
   } else if (framed || c->partial_since_ms == 0) {
-    c->partial_since_ms = NowMonotonicMs();
+    c->partial_since_ms = NowCoarseMs();
   }
   in.shrinkIfEmpty(1u << 20);
   if (workers_[queueOf(c)].out->pendingBytes() > kChannelHighWater && !c->read_paused) {
@@ -194,6 +196,38 @@ void Listener::forward(Connection* c, size_t worker, RecordType type, std::strin
 
 void Listener::onClientWrite(Connection* c) {
   if (writeOut(c)) maybeFinish(c);
+}
+
+// The last reply a connection waits for goes to its socket at once, with one
+// sendmsg of the framing and the bytes still in the worker's datagram: no
+// copy into the output buffer. Only when nothing is queued before it (order)
+// and no other reply is due (several replies of one pass go out in one write
+// through the buffer instead). Bytes the socket does not take are buffered
+// and the usual path (markDirty, writeOut) goes on from there, as it does for
+// a failed write: the error comes back there and closes the connection, so
+// that no caller here is left holding a closed one. False: not taken (the
+// caller buffers the whole reply).
+bool Listener::writeReplyNow(Connection* c, std::string_view message) {
+  if (c->outstanding() != 0 || c->output().readable() != 0 || c->write_armed) return false;
+  const Framer::Wrap w = framer_->wrap(message.size());
+  iovec iov[3];
+  int n = 0;
+  for (std::string_view piece : {std::string_view(w.head, w.head_len), message, w.tail}) {
+    if (!piece.empty()) iov[n++] = {const_cast<char*>(piece.data()), piece.size()};
+  }
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = static_cast<size_t>(n);
+  const auto r = RetryEintr([&] { return ::sendmsg(c->fd(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT); });
+  size_t written = r.ok() ? static_cast<size_t>(r.value) : 0;
+  if (written == w.head_len + message.size() + w.tail.size()) return true;
+  Buffer& out = c->output();  // the rest, from where the socket stopped
+  for (int i = 0; i < n; ++i) {
+    const size_t skip = std::min(written, iov[i].iov_len);
+    written -= skip;
+    if (skip < iov[i].iov_len) out.append({static_cast<const char*>(iov[i].iov_base) + skip, iov[i].iov_len - skip});
+  }
+  return true;
 }
 
 // Writes what it can. Returns false if the connection was closed.

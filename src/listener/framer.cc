@@ -28,7 +28,7 @@ class Frame32Framer : public Framer {
     f->consumed = 4 + size_t{len};
     return Status::kFrame;
   }
-  void encode(std::string_view payload, Buffer* out) const override { put(0, payload, out); }
+  Wrap wrap(size_t payload_len) const override { return lengthWord(0, payload_len); }
   bool encodeError(std::string_view message, Buffer* out) const override {
     if (message.size() > kMaxErrorMessage) {
       // Cut on a character boundary: never half of a UTF-8 sequence.
@@ -36,18 +36,22 @@ class Frame32Framer : public Framer {
       while (cut > 0 && (static_cast<unsigned char>(message[cut]) & 0xc0) == 0x80) --cut;
       message = message.substr(0, cut);
     }
-    put(kErrorBit, message, out);
+    const Wrap w = lengthWord(kErrorBit, message.size());
+    out->ensureWritable(w.head_len + message.size());
+    out->append(std::string_view(w.head, w.head_len));
+    out->append(message);
     return true;
   }
 
  private:
   static constexpr uint32_t kErrorBit = 0x80000000u;
   static constexpr size_t kMaxErrorMessage = 64 * 1024;  // an error says what went wrong, briefly
-  static void put(uint32_t bits, std::string_view payload, Buffer* out) {
-    uint32_t be = htonl(bits | static_cast<uint32_t>(payload.size()));
-    out->ensureWritable(4 + payload.size());
-    out->append(std::string_view(reinterpret_cast<const char*>(&be), 4));
-    out->append(payload);
+  static Wrap lengthWord(uint32_t bits, size_t len) {
+    Wrap w;
+    const uint32_t be = htonl(bits | static_cast<uint32_t>(len));
+    std::memcpy(w.head, &be, 4);
+    w.head_len = 4;
+    return w;
   }
 };
 
@@ -73,10 +77,10 @@ class LineFramer : public Framer {
     f->consumed = end + 1;
     return Status::kFrame;
   }
-  void encode(std::string_view payload, Buffer* out) const override {
-    out->ensureWritable(payload.size() + 1);
-    out->append(payload);
-    out->append("\n");
+  Wrap wrap(size_t) const override {
+    Wrap w;
+    w.tail = "\n";
+    return w;
   }
 };
 
@@ -91,10 +95,18 @@ class RawFramer : public Framer {
     f->consumed = len;
     return Status::kFrame;
   }
-  void encode(std::string_view payload, Buffer* out) const override { out->append(payload); }
+  Wrap wrap(size_t) const override { return Wrap(); }
 };
 
 }  // namespace
+
+void Framer::encode(std::string_view payload, Buffer* out) const {
+  const Wrap w = wrap(payload.size());
+  out->ensureWritable(w.head_len + payload.size() + w.tail.size());
+  for (std::string_view piece : {std::string_view(w.head, w.head_len), payload, w.tail}) {
+    if (!piece.empty()) out->append(piece);  // never a memcpy from a null pointer
+  }
+}
 
 std::unique_ptr<Framer> MakeFramer(Protocol protocol, uint32_t max_frame) {
   switch (protocol) {

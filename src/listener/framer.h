@@ -34,8 +34,18 @@ class Framer {
   // Looks for one request at the start of `data`. `scanned` bytes at the start
   // are known to hold no delimiter (line), so a long line is scanned once.
   virtual Status next(std::string_view data, size_t scanned, Frame* frame) const = 0;
-  // Appends `payload` framed for the client to `out`.
-  virtual void encode(std::string_view payload, Buffer* out) const = 0;
+  // The bytes a reply of `payload_len` bytes goes between on the wire, so that
+  // the listener can write head, payload and tail with one writev straight
+  // from the worker's datagram, with no copy (frame32: the length word; line:
+  // the newline; raw: nothing).
+  struct Wrap {
+    char head[4];
+    size_t head_len = 0;
+    std::string_view tail;
+  };
+  virtual Wrap wrap(size_t payload_len) const = 0;
+  // Appends `payload` framed for the client to `out` (head, payload, tail).
+  void encode(std::string_view payload, Buffer* out) const;
   // Appends an error reply carrying `message`; false when the protocol has
   // none (then the connection must be closed instead).
   virtual bool encodeError(std::string_view, Buffer*) const { return false; }

@@ -103,6 +103,7 @@ class Listener : NonCopyable {
   void scheduleFlush();
   void flushAll();
   bool writeOut(Connection* c);
+  bool writeReplyNow(Connection* c, std::string_view message);
   void markDirty(Connection* c);
   void pauseRead(Connection* c);
   bool resumeRead(Connection* c);  // false if framing the buffered input closed it

@@ -89,7 +89,7 @@ void Listener::deliverReply(Connection* c, uint16_t flags, std::string_view mess
     // An error reply where the protocol has one (and error_replies is on);
     // elsewhere the connection is closed after the replies before it.
     if (!config_.error_replies() || !framer_->encodeError(message, &c->output())) flags |= ipc::kFlagCloseAfter;
-  } else if (!(flags & ipc::kFlagNoReply)) {
+  } else if (!(flags & ipc::kFlagNoReply) && !writeReplyNow(c, message)) {
     framer_->encode(message, &c->output());
   }
   // A client that does not read its replies stops being read. Checked here, as
@@ -101,7 +101,7 @@ void Listener::deliverReply(Connection* c, uint16_t flags, std::string_view mess
     c->close_after = true;
     pauseRead(c);
   }
-  c->last_active_ms = NowMonotonicMs();
+  c->last_active_ms = NowCoarseMs();
   markDirty(c);
 }
 

@@ -225,6 +225,12 @@ int64_t NowMonotonicMs() {
   return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t NowCoarseMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
+}
+
 int64_t NowRealtimeMs() {
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);

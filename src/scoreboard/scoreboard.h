@@ -240,5 +240,11 @@ inline void Sub(ProcessSlot* s, Counter c, uint64_t n = 1) {
 
 int64_t NowRealtimeMs();
 int64_t NowMonotonicMs();
+// CLOCK_MONOTONIC_COARSE: the same clock as NowMonotonicMs, read from the last
+// timer tick (at most a tick, 1-10 ms, behind) without reading the TSC. For
+// the per-request stamps that only deadlines read (idle, read and send
+// timeouts, a request's start): those are checked on a tick of their own, far
+// coarser than this. A deadline measured with it ends at most a tick early.
+int64_t NowCoarseMs();
 
 }  // namespace solar

@@ -122,7 +122,7 @@ void UdpWorker::serve(const ClientAddress& peer, std::string_view payload) {
   current.transport = 1;
   ipc::PackAddress(peer, &current.addr_family, &current.port, current.addr);
   mine_->current.publish(current);
-  mine_->request_start_ms.store(NowMonotonicMs(), std::memory_order_relaxed);
+  mine_->request_start_ms.store(NowCoarseMs(), std::memory_order_relaxed);
   slot_->state.store(static_cast<uint8_t>(SlotState::kBusy), std::memory_order_relaxed);
   Request req(Transport::kUdp, payload, peer, none_, 0);
   resp_.clear();
@@ -152,7 +152,7 @@ void UdpWorker::sendReply(const ClientAddress& peer) {
   socklen_t len = peer.family() == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
   ssize_t s;
   do {
-    s = sendto(ctx_.udp_fd, resp_.body().data(), resp_.body().size(), MSG_DONTWAIT, to, len);
+    s = sendto(ctx_.udp_fd, resp_.bytes().data(), resp_.bytes().size(), MSG_DONTWAIT, to, len);
   } while (s < 0 && errno == EINTR);
   if (s < 0) {
     Add(slot_, kUdpSendErrors);

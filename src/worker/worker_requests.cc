@@ -105,7 +105,7 @@ void WorkerProcess::processRequest(const RecordHeader& h, std::string_view messa
   ProcessSlot* slot = ctx_.slot;
   Add(slot, kRequests);
   Add(slot, kBytesIn, message.size());
-  Add(slot, kBytesOut, resp_.body().size());
+  Add(slot, kBytesOut, resp_.bytes().size());
   publishIdle();
 }
 
@@ -121,7 +121,7 @@ void WorkerProcess::publishBusy(const RecordHeader& h) {
   current.port = h.port;
   std::memcpy(current.addr, h.addr, sizeof(h.addr));
   mine->current.publish(current);
-  mine->request_start_ms.store(NowMonotonicMs(), std::memory_order_relaxed);
+  mine->request_start_ms.store(NowCoarseMs(), std::memory_order_relaxed);
   ctx_.slot->state.store(static_cast<uint8_t>(SlotState::kBusy), std::memory_order_relaxed);
 }
 
@@ -141,10 +141,10 @@ void WorkerProcess::runProcess(Request& req, const ClientAddress& peer) {
     resp_.clear();
     resp_.error("process() threw a non-exception");
   }
-  if (resp_.body().size() > config_.max_frame_bytes()) {
-    LOG_EVERY_T(ERROR, 1) << "worker " << ctx_.index << ": reply of " << resp_.body().size()
+  if (resp_.bytes().size() > config_.max_frame_bytes()) {
+    LOG_EVERY_T(ERROR, 1) << "worker " << ctx_.index << ": reply of " << resp_.bytes().size()
                           << " bytes is over max_frame_bytes; answering with an error";
-    const std::string why = "reply of " + std::to_string(resp_.body().size()) + " bytes is over max_frame_bytes";
+    const std::string why = "reply of " + std::to_string(resp_.bytes().size()) + " bytes is over max_frame_bytes";
     resp_.clear();
     resp_.error(why);
   }
@@ -161,7 +161,7 @@ void WorkerProcess::queueReply(const RecordHeader& h) {
   }
   if (resp_.isCloseAfterReply()) reply.flags |= ipc::kFlagCloseAfter;
   ListenerLink& link = listeners_[h.listener_id];
-  link.out->append(reply, reply.flags & ipc::kFlagNoReply ? std::string_view() : std::string_view(resp_.body()));
+  link.out->append(reply, reply.flags & ipc::kFlagNoReply ? std::string_view() : resp_.bytes());
   link.replies_queued.push_back(ipc::HeldEntry{h.conn_id, h.conn_gen, h.seq});
 }
 

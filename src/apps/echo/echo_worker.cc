@@ -6,8 +6,8 @@ namespace {
 
 class EchoWorker : public solar::Worker {
  public:
-  // assign() reuses the reply buffer: no allocation per request.
-  void process(solar::Request& req, solar::Response& resp) override { resp.assign(req.payload()); }
+  // The reply is the request's own bytes: no copy, no allocation.
+  void process(solar::Request& req, solar::Response& resp) override { resp.reference(req.payload()); }
 };
 
 }  // namespace
