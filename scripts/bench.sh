@@ -64,7 +64,8 @@ SOLAR=$(readlink -f "$SOLAR")
 DIRECT=$(readlink -f "$DIRECT")
 TICK=$(getconf CLK_TCK)
 mkdir -p "$OUT"
-rm -f "$OUT"/*.json "$OUT"/summary.txt
+rm -f "$OUT"/*.json "$OUT"/summary.txt "$OUT"/rounds.tsv
+printf 'scenario\tround\treq/s\tus/req\tdirect req/s\tdirect us/req\tratio\n' >"$OUT/rounds.tsv"
 
 # 1,000 client connections here and 1,000 accepted ones in solar.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -252,7 +253,8 @@ RATIO_SPREAD=()
 # started it (interleaved, so that both see the same drift of the machine),
 # and one row of medians: req/s, p50, p99 and us/req of each server, and the
 # median of the per-round ratios. Errors are summed over the rounds. Round
-# R's JSON is ID.rR.json (ID.json: the last round).
+# R's JSON is ID.rR.json and direct_ID.rR.json (ID.json: the last round);
+# rounds.tsv has every round's figures.
 scenario() {
   local id=$1 label=$2
   shift 2
@@ -280,6 +282,7 @@ scenario() {
       local saved_port=$PORT saved_pid=$SERVER_PID
       PORT=$DIRECT_PORT SERVER_PID=$DIRECT_PID
       if measure "direct_$id" "$@"; then
+        cp "$OUT/direct_$id.json" "$OUT/direct_$id.r$round.json"
         direct_us+=("$CPU_US")
         direct_rate+=("$(json_field "$OUT/direct_$id.json" requests_per_second)")
         ratio+=("$(awk -v a="${solar_us[-1]}" -v b="$CPU_US" 'BEGIN { if (a != "" && b > 0) printf "%.4f", a / b }')")
@@ -288,6 +291,10 @@ scenario() {
     fi
   done
   MEDIAN_RPS[$id]=$(median "${rps[@]}")
+  for round in $(seq "$ran"); do  # every round's figures, for whoever wants more than the medians
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$round" "${rps[round - 1]}" "${solar_us[round - 1]}" \
+      "${direct_rate[round - 1]:-}" "${direct_us[round - 1]:-}" "${ratio[round - 1]:-}" >>"$OUT/rounds.tsv"
+  done
   [ "${#ratio[@]}" -gt 1 ] && RATIO_SPREAD+=("$(printf '%-36s' "$label") $(printf '%.2f ' "${ratio[@]}")")
   local m_direct_rate m_ratio
   m_direct_rate=$(median "${direct_rate[@]}")

@@ -2,6 +2,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -59,6 +60,30 @@ TEST(Echo, FourMebibyteRequestAtTheDefaultLimitRoundTrips) {
   EXPECT_TRUE(reply == big);
   close(fd);
   EXPECT_EQ(server.stop(), 0);
+}
+
+// A reply the client's socket cannot take at once: the listener writes what
+// fits straight from the worker's datagram and buffers the rest. A request
+// sent while that rest waits must be answered after it, byte-exact.
+TEST(Echo, ReplyLeftHalfWrittenByASlowReaderStaysAheadOfTheNextOne) {
+  ServerHarness server("max_frame_bytes: 16777216\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  int fd = ConnectTcp(server.port());
+  ASSERT_GE(fd, 0);
+  // More than the socket buffers take while the client does not read (the
+  // sender's queue holds up to tcp_wmem's 4 MiB; a receive buffer set small
+  // after connect would stall loopback TCP in retransmissions instead).
+  const std::string big = RandomBytes(12 << 20, 11);
+  ASSERT_TRUE(WriteAll(fd, Frame32(big)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // not reading: the reply stalls
+  ASSERT_TRUE(WriteAll(fd, Frame32("after")));
+  std::string reply;
+  ASSERT_TRUE(ReadFrame32(fd, &reply, 30000));
+  EXPECT_TRUE(reply == big) << "the first reply came back " << reply.size() << " bytes long, or changed";
+  ASSERT_TRUE(ReadFrame32(fd, &reply));
+  EXPECT_EQ(reply, "after");
+  close(fd);
+  EXPECT_EQ(server.stop(), 0) << server.log();
 }
 
 TEST(Echo, LineProtocolAnswersEachLine) {

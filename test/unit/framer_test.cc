@@ -311,5 +311,48 @@ TEST(Framer, EncodeAppendsAfterExistingOutput) {
   EXPECT_EQ(out.view(), "first\nsecond\n");
 }
 
+// ---- wrap: the framing the listener writes around a reply in one sendmsg ----
+
+// The bytes head + payload + tail, as the listener's direct write sends them.
+std::string Wrapped(const Framer& framer, std::string_view payload) {
+  const Framer::Wrap w = framer.wrap(payload.size());
+  return std::string(w.head, w.head_len) + std::string(payload) + std::string(w.tail);
+}
+
+TEST(FramerWrap, Frame32IsTheLengthWordBeforeThePayload) {
+  auto framer = MakeFramer(FRAME32, 1 << 20);
+  const Framer::Wrap w = framer->wrap(0x010203);
+  ASSERT_EQ(w.head_len, 4u);
+  EXPECT_EQ(std::string(w.head, 4), std::string("\x00\x01\x02\x03", 4));
+  EXPECT_TRUE(w.tail.empty());
+  EXPECT_EQ(Wrapped(*framer, "hello"), Frame32("hello"));
+}
+
+TEST(FramerWrap, LineIsANewlineAfterThePayload) {
+  auto framer = MakeFramer(LINE, 1024);
+  const Framer::Wrap w = framer->wrap(5);
+  EXPECT_EQ(w.head_len, 0u);
+  EXPECT_EQ(w.tail, "\n");
+  EXPECT_EQ(Wrapped(*framer, "hello"), "hello\n");
+}
+
+TEST(FramerWrap, RawAddsNothing) {
+  auto framer = MakeFramer(RAW, 1024);
+  const Framer::Wrap w = framer->wrap(5);
+  EXPECT_EQ(w.head_len, 0u);
+  EXPECT_TRUE(w.tail.empty());
+}
+
+// The buffered path (encode) and the direct one (wrap) put the same bytes on
+// the wire, for every protocol and for an empty reply.
+TEST(FramerWrap, EncodeWritesWhatWrapFrames) {
+  for (Protocol p : {FRAME32, LINE, RAW}) {
+    auto framer = MakeFramer(p, 1 << 20);
+    for (std::string_view payload : {std::string_view(""), std::string_view("x"), std::string_view("a reply")}) {
+      EXPECT_EQ(Encode(*framer, payload), Wrapped(*framer, payload)) << Protocol_Name(p) << " '" << payload << "'";
+    }
+  }
+}
+
 }  // namespace
 }  // namespace solar
