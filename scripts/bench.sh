@@ -17,6 +17,8 @@
 #                                        interleaved); the table gives medians
 #   BENCH_ONLY="echo diskecho udp hol"   the scenario groups to run
 #   BENCH_OUT=build/bench                where the JSON and summary.txt go
+#   BENCH_CONFIG="..."                   config lines added to every solar config,
+#                                        e.g. "worker_scheduling: NORMAL" to A/B a knob
 #   SOLAR_BIN, SOLAR_BENCH               the binaries (default build/solar, build/solar-bench)
 #
 # Every scenario also runs against build/direct-echo, a one-process epoll echo
@@ -25,6 +27,14 @@
 # from /proc) and their ratio: what solar's listener -> worker hop costs,
 # measured in the same run on the same machine, so the figure travels between
 # machines where absolute rates do not (issue 11).
+#
+# The TCP echo rows also run against `direct-echo --hop $BENCH_WORKERS`: the
+# same loop, but each read crosses a UNIX datagram socketpair to one of that
+# many worker processes and back, batched per loop pass, pinned as solar pins
+# its children, with no framing, validation, scoreboard or libevent. It is the
+# least this architecture (one process reads, another answers) costs on this
+# machine; a block under the table gives its CPU per request over direct's
+# (the hop's own price) and solar's over it (what solar's code adds).
 #
 # The head-of-line scenario (group hol) asks what a slow request does to the
 # connections around it: builtin:debug on 1 listener and 8 workers, 24 fast
@@ -65,7 +75,7 @@ DIRECT=$(readlink -f "$DIRECT")
 TICK=$(getconf CLK_TCK)
 mkdir -p "$OUT"
 rm -f "$OUT"/*.json "$OUT"/summary.txt "$OUT"/rounds.tsv
-printf 'scenario\tround\treq/s\tus/req\tdirect req/s\tdirect us/req\tratio\n' >"$OUT/rounds.tsv"
+printf 'scenario\tround\treq/s\tus/req\tdirect req/s\tdirect us/req\tratio\thop us/req\tsolar/hop\n' >"$OUT/rounds.tsv"
 
 # 1,000 client connections here and 1,000 accepted ones in solar.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -90,6 +100,7 @@ stop_server() {
 }
 cleanup() {
   end_direct 2>/dev/null || true
+  end_hop 2>/dev/null || true
   stop_server
   rm -rf "$WORK"
 }
@@ -125,6 +136,7 @@ pid_file: "$WORK/$1.pid"
 user: "nobody"
 log_dir: ""
 ${3:-}
+${BENCH_CONFIG:-}
 EOF
   echo "$conf"
 }
@@ -151,7 +163,7 @@ start_server() {
 # start_direct [--udp|--disk DIR]: the reference server on a free port; sets
 # SERVER_PID and PORT.
 start_direct() {
-  local log="$WORK/direct.log"
+  local log="$WORK/direct$(tr -c 'a-z0-9' _ <<<"$*").log"  # one log per kind: two may run at once
   "$DIRECT" "$@" 127.0.0.1:0 >"$log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 100); do
@@ -247,6 +259,7 @@ median() {
 
 declare -A MEDIAN_RPS=()
 RATIO_SPREAD=()
+HOP_ROWS=()
 
 # scenario ID LABEL SOLAR-BENCH-ARGS...: ROUNDS runs against the current
 # solar, each followed by the same run against direct-echo when with_direct
@@ -259,7 +272,7 @@ scenario() {
   local id=$1 label=$2
   shift 2
   local round rc json errors=0 ran=0
-  local -a rps=() p50=() p99=() solar_us=() direct_rate=() direct_us=() ratio=()
+  local -a rps=() p50=() p99=() solar_us=() direct_rate=() direct_us=() ratio=() hop_us=() hop_direct=() solar_hop=()
   for round in $(seq "$ROUNDS"); do
     echo "bench.sh: $label$([ "$ROUNDS" -gt 1 ] && echo " (round $round/$ROUNDS)")" >&2
     json="$OUT/$id.json"
@@ -289,13 +302,33 @@ scenario() {
       fi
       PORT=$saved_port SERVER_PID=$saved_pid
     fi
+    if [ -n "${HOP_PORT:-}" ]; then
+      local saved_port=$PORT saved_pid=$SERVER_PID
+      PORT=$HOP_PORT SERVER_PID=$HOP_PID
+      if measure "hop_$id" "$@"; then
+        cp "$OUT/hop_$id.json" "$OUT/hop_$id.r$round.json"
+        hop_us+=("$CPU_US")
+        solar_hop+=("$(awk -v a="${solar_us[-1]}" -v b="$CPU_US" 'BEGIN { if (a != "" && b > 0) printf "%.4f", a / b }')")
+        [ "${#direct_us[@]}" -eq "$round" ] &&
+          hop_direct+=("$(awk -v a="$CPU_US" -v b="${direct_us[-1]}" 'BEGIN { if (b > 0) printf "%.4f", a / b }')")
+      fi
+      PORT=$saved_port SERVER_PID=$saved_pid
+    fi
   done
   MEDIAN_RPS[$id]=$(median "${rps[@]}")
   for round in $(seq "$ran"); do  # every round's figures, for whoever wants more than the medians
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$round" "${rps[round - 1]}" "${solar_us[round - 1]}" \
-      "${direct_rate[round - 1]:-}" "${direct_us[round - 1]:-}" "${ratio[round - 1]:-}" >>"$OUT/rounds.tsv"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$round" "${rps[round - 1]}" "${solar_us[round - 1]}" \
+      "${direct_rate[round - 1]:-}" "${direct_us[round - 1]:-}" "${ratio[round - 1]:-}" \
+      "${hop_us[round - 1]:-}" "${solar_hop[round - 1]:-}" >>"$OUT/rounds.tsv"
   done
   [ "${#ratio[@]}" -gt 1 ] && RATIO_SPREAD+=("$(printf '%-36s' "$label") $(printf '%.2f ' "${ratio[@]}")")
+  if [ "${#hop_us[@]}" -gt 0 ]; then
+    local m_hop_direct m_solar_hop
+    m_hop_direct=$(median "${hop_direct[@]}")
+    m_solar_hop=$(median "${solar_hop[@]}")
+    HOP_ROWS+=("$(printf '%-36s %10s %11s %10s   %s' "$label" "$(median "${hop_us[@]}")" \
+      "${m_hop_direct:+${m_hop_direct}x}" "${m_solar_hop:+${m_solar_hop}x}" "$(printf '%.2f ' "${solar_hop[@]}")")")
+  fi
   local m_direct_rate m_ratio
   m_direct_rate=$(median "${direct_rate[@]}")
   m_ratio=$(median "${ratio[@]}")
@@ -320,6 +353,20 @@ end_direct() {
   stop_server
   SERVER_PID=$saved_pid DIRECT_PID="" DIRECT_PORT=""
 }
+# with_hop / end_hop: the same for `direct-echo --hop N` (HOP_PORT, HOP_PID).
+with_hop() {
+  local saved_port=$PORT saved_pid=$SERVER_PID
+  SERVER_PID=""
+  if start_direct --hop "$1"; then HOP_PORT=$PORT HOP_PID=$SERVER_PID; else HOP_PORT="" HOP_PID=""; fi
+  PORT=$saved_port SERVER_PID=$saved_pid
+}
+end_hop() {
+  [ -n "${HOP_PID:-}" ] || return 0
+  local saved_pid=$SERVER_PID
+  SERVER_PID=$HOP_PID
+  stop_server
+  SERVER_PID=$saved_pid HOP_PID="" HOP_PORT=""
+}
 
 wanted() { [[ "$ONLY" == *" $1 "* ]]; }
 PR_RATIOS=()
@@ -331,9 +378,11 @@ if wanted echo; then
   NOTE=""
   if config_supported "$CONF" && start_server echo "$CONF"; then
     with_direct
+    with_hop "$WORKERS"
     scenario echo_50b_100c "${labels_echo[0]}" -c 100 -s 50
     scenario echo_1500b_100c "${labels_echo[1]}" -c 100 -s 1500
     scenario echo_50b_1000c "${labels_echo[2]}" -c 1000 -s 50
+    end_hop
     end_direct
     stop_server
   else
@@ -467,6 +516,7 @@ fi
     echo "solar $(nproc) CPUs; $LISTENERS listener(s), $WORKERS worker(s); solar-bench $THREADS threads," \
       "closed loop, pipeline 1; $DURATION measured after $WARMUP warm-up;" \
       "medians of $ROUNDS round(s)"
+    [ -z "${BENCH_CONFIG:-}" ] || echo "config added (BENCH_CONFIG): $(tr '\n' ' ' <<<"$BENCH_CONFIG")"
     printf '%-36s %10s %9s %9s %6s %8s %10s %8s %7s\n' "scenario" "req/s" "p50" "p99" "errors" \
       "us/req" "direct/s" "us/req" "ratio"
     printf '%s\n' "${ROWS[@]}"
@@ -475,6 +525,14 @@ fi
     if [ "${#RATIO_SPREAD[@]}" -gt 0 ]; then
       echo "each round's ratio, in the order run (their spread is this machine's noise):"
       printf '  %s\n' "${RATIO_SPREAD[@]}"
+    fi
+    if [ "${#HOP_ROWS[@]}" -gt 0 ]; then
+      echo
+      echo "the hop alone: direct-echo --hop $WORKERS (the same loop, each read sent to one of $WORKERS worker processes"
+      echo "over a UNIX datagram socketpair and back, batched per pass, pinned like solar; nothing else)"
+      printf '%-36s %10s %11s %10s   %s\n' "scenario" "hop us/req" "hop/direct" "solar/hop" "solar/hop each round"
+      printf '%s\n' "${HOP_ROWS[@]}"
+      echo "hop/direct: what the hop itself costs here; solar/hop: what solar's own code adds to it (medians of rounds)"
     fi
     if [ "${#PR_RATIOS[@]}" -gt 0 ]; then
       echo "PER_REQUEST req/s over ROUND_ROBIN req/s (medians), same load, this run: ${PR_RATIOS[*]}"

@@ -179,6 +179,8 @@ bool ValidateProcesses(const Config& c, const Locator& at, std::string* error) {
   if (c.protocol() == PROTOCOL_UNSPECIFIED) return fail("protocol", "protocol must be FRAME32, LINE or RAW");
   if (c.dispatch() == DISPATCH_UNSPECIFIED)
     return fail("dispatch", "dispatch must be ROUND_ROBIN, LEAST_CONNECTIONS or PER_REQUEST");
+  if (c.worker_scheduling() == WORKER_SCHEDULING_UNSPECIFIED)
+    return fail("worker_scheduling", "worker_scheduling must be BATCH or NORMAL");
   if (c.max_in_flight_per_connection() < 1 || c.max_in_flight_per_connection() > 1024)
     return fail("max_in_flight_per_connection", "max_in_flight_per_connection must be 1..1024");
   if (c.worker().module().empty() &&

@@ -111,6 +111,9 @@ void Master::prepareChildProcess(const Slot& slot, const std::string& name) {
     const int cpu = CpuForSlot(ordinal, cpus_);
     if (!PinToCpu(cpu)) PLOG(WARNING) << name << ": sched_setaffinity(cpu " << cpu << ") failed";
   }
+  if ((slot.role == Role::kWorker || slot.role == Role::kUdpWorker) && config_.worker_scheduling() == BATCH &&
+      !UseBatchScheduling())
+    PLOG(WARNING) << name << ": sched_setscheduler(SCHED_BATCH) failed; running SCHED_OTHER";
   if (drop_) {
     std::string error;
     if (DropPrivileges(user_, &error) != DropResult::kDropped) {

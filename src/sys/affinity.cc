@@ -27,4 +27,10 @@ bool PinToCpu(int cpu) {
   return sched_setaffinity(0, sizeof(set), &set) == 0;
 }
 
+bool UseBatchScheduling() {
+  sched_param param{};
+  param.sched_priority = 0;
+  return sched_setscheduler(0, SCHED_BATCH, &param) == 0;
+}
+
 }  // namespace solar

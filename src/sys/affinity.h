@@ -1,4 +1,5 @@
-// CPU affinity for children (seed 003 §3.3: index mod CPU count).
+// CPU affinity for children (seed 003 §3.3: index mod CPU count), and the
+// workers' scheduling policy.
 // Runs in: every child, first thing after fork.
 #pragma once
 
@@ -16,5 +17,10 @@ int CpuForSlot(int index, const std::vector<int>& cpus);
 
 // Pins the calling process to `cpu`. False with errno on failure.
 bool PinToCpu(int cpu);
+
+// Moves the calling process to SCHED_BATCH (nice unchanged): the kernel no
+// longer lets it preempt the running process when it wakes. Any process may
+// do this to itself. False with errno on failure.
+bool UseBatchScheduling();
 
 }  // namespace solar

@@ -8,6 +8,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -64,6 +67,43 @@ TEST(DirectEcho, EchoesEveryTcpRequestOfEverySizeExactly) {
   EXPECT_EQ(RunBench("-c 20 -P 4 -s 1-70000 -n 4000 127.0.0.1:" + std::to_string(port)), 0);
   EXPECT_EQ(RunBench("--proto line -c 5 -s 1-3000 -n 2000 127.0.0.1:" + std::to_string(port)), 0);
   Stop(pid);
+}
+
+// Processes whose parent is `pid`.
+int ChildCount(pid_t pid) {
+  int n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::ifstream in(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(in, line)) continue;
+    const size_t close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 2));
+    char state = 0;
+    pid_t ppid = 0;
+    if (rest >> state >> ppid && ppid == pid) ++n;
+  }
+  return n;
+}
+
+// --hop N: every request crosses a socketpair to one of N worker processes
+// and back, and still comes back exactly, pipelined and up to 70 KB (a read
+// of 64 KiB is a datagram of its own).
+TEST(DirectEcho, HopModeEchoesThroughItsWorkerProcesses) {
+  int port = 0;
+  pid_t pid = StartDirect("--hop 2", &port);
+  ASSERT_GT(port, 0);
+  EXPECT_EQ(ChildCount(pid), 2) << "--hop 2 forks two workers";
+  EXPECT_EQ(RunBench("-c 20 -P 4 -s 1-70000 -n 4000 127.0.0.1:" + std::to_string(port)), 0);
+  EXPECT_EQ(RunBench("-c 100 -s 50 -n 20000 127.0.0.1:" + std::to_string(port)), 0);
+  EXPECT_EQ(ChildCount(pid), 2);
+  Stop(pid);
+}
+
+TEST(DirectEcho, HopModeRefusesUdpAndDisk) {
+  const std::string bin = DirectEchoBin();
+  EXPECT_EQ(WEXITSTATUS(std::system((bin + " --hop 2 --udp 127.0.0.1:0 >/dev/null 2>&1").c_str())), 2);
+  EXPECT_EQ(WEXITSTATUS(std::system((bin + " --hop 0 127.0.0.1:0 >/dev/null 2>&1").c_str())), 2);
 }
 
 TEST(DirectEcho, EchoesUdpDatagramsAndWritesToDiskInDiskMode) {

@@ -1,5 +1,6 @@
 // Children run as the configured user (all of real/effective/saved/fs ids),
-// with no supplementary groups, pinned to CPU (slot mod online CPUs).
+// with no supplementary groups, pinned to CPU (slot mod online CPUs); workers
+// run SCHED_BATCH when worker_scheduling says so.
 #include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -147,6 +148,43 @@ TEST(PrivilegeDrop, AffinityCanBeSwitchedOff) {
   ASSERT_TRUE(server.start()) << server.log();
   pid_t w = server.childPid("worker 0");
   EXPECT_EQ(ProcStatusField(w, "Cpus_allowed_list"), ProcStatusField(getpid(), "Cpus_allowed_list"));
+  EXPECT_EQ(server.stop(), 0);
+}
+
+// worker_scheduling: BATCH puts the workers (TCP and UDP, respawned ones too)
+// in SCHED_BATCH, so that a woken worker does not preempt a listener in the
+// middle of its pass; listeners and the master never are.
+TEST(PrivilegeDrop, WorkerSchedulingBatchAppliesToWorkersOnly) {
+  ServerHarness server("workers: 2\nworker_scheduling: BATCH\nudp { listen: \"127.0.0.1:0\" workers: 1 }\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  for (const char* role : {"worker 0", "worker 1", "udp_worker 0"}) {
+    const pid_t pid = server.childPid(role);
+    ASSERT_GT(pid, 0) << role;
+    EXPECT_EQ(sched_getscheduler(pid), SCHED_BATCH) << role;
+  }
+  for (const char* role : {"listener 0", "udp_listener 0"}) {
+    const pid_t pid = server.childPid(role);
+    ASSERT_GT(pid, 0) << role;
+    EXPECT_EQ(sched_getscheduler(pid), SCHED_OTHER) << role;
+  }
+  EXPECT_EQ(sched_getscheduler(server.pid()), SCHED_OTHER) << "master";
+  const pid_t old = server.childPid("worker 1");
+  kill(old, SIGKILL);
+  const pid_t fresh = server.waitRespawn("worker 1", old, std::chrono::seconds(10));
+  ASSERT_GT(fresh, 0) << server.log();
+  EXPECT_EQ(sched_getscheduler(fresh), SCHED_BATCH) << "a respawned worker";
+  EXPECT_EQ(server.stop(), 0);
+}
+
+// The default (NORMAL) leaves every worker SCHED_OTHER.
+TEST(PrivilegeDrop, WorkersRunSchedOtherByDefault) {
+  ServerHarness server("workers: 1\nudp { listen: \"127.0.0.1:0\" workers: 1 }\n");
+  ASSERT_TRUE(server.start()) << server.log();
+  for (const char* role : {"worker 0", "udp_worker 0"}) {
+    const pid_t pid = server.childPid(role);
+    ASSERT_GT(pid, 0) << role;
+    EXPECT_EQ(sched_getscheduler(pid), SCHED_OTHER) << role;
+  }
   EXPECT_EQ(server.stop(), 0);
 }
 

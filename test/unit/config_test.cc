@@ -74,6 +74,7 @@ TEST(Config, EmbeddedDefaultsParseAndValidate) {
   EXPECT_EQ(c.workers(), 2u);
   EXPECT_EQ(c.protocol(), FRAME32);
   EXPECT_EQ(c.dispatch(), ROUND_ROBIN);
+  EXPECT_EQ(c.worker_scheduling(), NORMAL);  // BATCH costs p99 (README, Design)
   EXPECT_EQ(c.worker().name(), "builtin:kv");  // issue 6: make run serves KV
   EXPECT_EQ(c.user(), "nobody");
   EXPECT_EQ(c.max_frame_bytes(), 4194304u);
@@ -173,6 +174,11 @@ TEST(Config, UnknownEnumValueIsReportedOnItsOwnLine) {
 TEST(Config, UnspecifiedDispatchFailsAtTheField) {
   std::string error = ErrorOf("dispatch: DISPATCH_UNSPECIFIED\n");
   EXPECT_TRUE(StartsWith(error, "x.conf:1:1: dispatch must be")) << error;
+}
+
+TEST(Config, UnspecifiedWorkerSchedulingFailsAtTheField) {
+  std::string error = ErrorOf("workers: 2\nworker_scheduling: WORKER_SCHEDULING_UNSPECIFIED\n");
+  EXPECT_EQ(error, "x.conf:2:1: worker_scheduling must be BATCH or NORMAL");
 }
 
 TEST(Config, UnknownUserFailsAtTheField) {

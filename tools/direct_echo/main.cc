@@ -4,12 +4,22 @@
 // is the price of its architecture (listener -> worker -> listener), printed
 // for every scenario so each change sees it (issue 11).
 //
-//   direct-echo [--disk DIR] [--udp] HOST:PORT
+//   direct-echo [--disk DIR] [--udp] [--hop N] HOST:PORT
 //
 // TCP: writes back every byte it reads, which is a correct echo for frame32,
 // line and raw alike (the reply framing equals the request framing). --disk
 // appends what it reads to DIR/direct-echo.data first (the diskecho scenario).
 // --udp: one datagram back per datagram, batched with recvmmsg/sendmmsg.
+// --hop N: the least a listener -> worker hop can cost. The same loop reads
+// each connection but, instead of writing back, packs what it read ({fd,
+// length, bytes} records) into one datagram per worker per loop pass and
+// sends it over a UNIX SOCK_DGRAM socketpair to one of N forked worker
+// processes (fd mod N), which send each datagram back unchanged on one shared
+// reply socketpair; the loop writes each record to its fd. Processes are
+// pinned as solar pins its children (loop on the first CPU, worker i on CPU
+// 1+i mod CPUs). No framing, no record validation, no reassembly, no
+// scoreboard, no held list, no libevent: whatever solar costs above this is
+// its own code; what this costs above the one-process loop is the hop itself.
 // Prints "ready HOST:PORT" on stdout once it listens; stops on TERM or INT.
 // Not installed; a benchmark tool only.
 #include <arpa/inet.h>
@@ -17,6 +27,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -24,6 +37,8 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -122,6 +137,211 @@ int RunTcp(int listen_fd, int disk_fd) {
   return 0;
 }
 
+struct HopRecord {
+  int32_t fd;
+  uint32_t length;
+};
+constexpr size_t kHopDatagram = 64 * 1024;  // largest datagram either way
+
+// --hop: one worker process. Every datagram goes back as it came: a record
+// {fd, length, bytes} asks for exactly its bytes to be written to fd.
+void RunHopWorker(int req_fd, int reply_fd) {
+  constexpr int kBatch = 8;
+  std::vector<std::vector<char>> bufs(kBatch, std::vector<char>(kHopDatagram));
+  std::vector<iovec> iov(kBatch);
+  std::vector<mmsghdr> msgs(kBatch);
+  while (!g_stop) {
+    for (int i = 0; i < kBatch; ++i) {
+      iov[i] = {bufs[i].data(), bufs[i].size()};
+      msgs[i] = {};
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int n = recvmmsg(req_fd, msgs.data(), kBatch, MSG_WAITFORONE, nullptr);
+    if (n <= 0) continue;  // EINTR (TERM)
+    for (int i = 0; i < n; ++i) iov[i].iov_len = msgs[i].msg_len;
+    if (sendmmsg(reply_fd, msgs.data(), static_cast<unsigned>(n), 0) != n) std::perror("direct-echo: hop sendmmsg");
+  }
+}
+
+
+void PinTo(size_t ordinal) {
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return;
+  std::vector<int> cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (CPU_ISSET(c, &allowed)) cpus.push_back(c);
+  }
+  if (cpus.empty()) return;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpus[ordinal % cpus.size()], &one);
+  sched_setaffinity(0, sizeof(one), &one);
+}
+
+int RunHop(int listen_fd, int workers) {
+  int reply[2];
+  if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, reply) != 0) return 1;
+  std::vector<int> req_send(static_cast<size_t>(workers));
+  std::vector<pid_t> pids;
+  const int big = 4 << 20;
+  for (int w = 0; w < workers; ++w) {
+    int req[2];
+    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, req) != 0) return 1;
+    setsockopt(req[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+    pid_t pid = fork();
+    if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      close(listen_fd);
+      close(req[0]);
+      close(reply[0]);
+      PinTo(1 + static_cast<size_t>(w));
+      RunHopWorker(req[1], reply[1]);
+      _exit(0);
+    }
+    close(req[1]);
+    req_send[static_cast<size_t>(w)] = req[0];
+    pids.push_back(pid);
+  }
+  close(reply[1]);
+  PinTo(0);
+  const int reply_fd = reply[0];
+  fcntl(reply_fd, F_SETFL, O_NONBLOCK);
+
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = listen_fd;
+  epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &ev);
+  ev.data.fd = reply_fd;
+  epoll_ctl(ep, EPOLL_CTL_ADD, reply_fd, &ev);
+  // A reply for an fd closed meanwhile is dropped; a bench run keeps its
+  // connections open, so no fd number is reused while replies are due.
+  std::unordered_map<int, Conn> conns;
+  std::vector<epoll_event> events(512);
+  std::vector<std::string> pending(static_cast<size_t>(workers));
+  // A read plus its record header fits a 64 KiB datagram, the receive buffers' size.
+  std::vector<char> buf(kHopDatagram - sizeof(HopRecord));
+  constexpr int kReplyBatch = 8;
+  std::vector<std::vector<char>> rbufs(kReplyBatch, std::vector<char>(kHopDatagram));
+  std::vector<iovec> riov(kReplyBatch);
+  std::vector<mmsghdr> rmsgs(kReplyBatch);
+  auto write_reply = [&](int fd, const char* data, size_t len) {
+    auto it = conns.find(fd);
+    if (it == conns.end()) return;
+    Conn& conn = it->second;
+    if (!conn.out.empty()) {
+      conn.out.append(data, len);
+      return;
+    }
+    ssize_t w = send(fd, data, len, MSG_NOSIGNAL);
+    if (w < 0 && errno != EAGAIN) return;  // the read side sees the close
+    const size_t done = w > 0 ? static_cast<size_t>(w) : 0;
+    if (done < len) {
+      conn.out.assign(data + done, len - done);
+      epoll_event cev{};
+      cev.events = EPOLLOUT;
+      cev.data.fd = fd;
+      epoll_ctl(ep, EPOLL_CTL_MOD, fd, &cev);
+    }
+  };
+  auto drain_replies = [&] {
+    for (;;) {
+      for (int k = 0; k < kReplyBatch; ++k) {
+        riov[k] = {rbufs[k].data(), rbufs[k].size()};
+        rmsgs[k] = {};
+        rmsgs[k].msg_hdr.msg_iov = &riov[k];
+        rmsgs[k].msg_hdr.msg_iovlen = 1;
+      }
+      int got = recvmmsg(reply_fd, rmsgs.data(), kReplyBatch, MSG_DONTWAIT, nullptr);
+      if (got <= 0) break;
+      for (int k = 0; k < got; ++k) {
+        const char* p = rbufs[k].data();
+        const char* end = p + rmsgs[k].msg_len;
+        while (end - p >= static_cast<std::ptrdiff_t>(sizeof(HopRecord))) {
+          HopRecord r;
+          std::memcpy(&r, p, sizeof(r));
+          p += sizeof(r);
+          write_reply(r.fd, p, r.length);
+          p += r.length;
+        }
+      }
+      if (got < kReplyBatch) break;
+    }
+  };
+  // Sends never block the loop for good: on EAGAIN (the worker's queue is
+  // full, as it may be while that worker waits for room in the reply queue)
+  // the loop takes replies until the datagram fits.
+  auto flush = [&](size_t w) {
+    if (pending[w].empty()) return;
+    while (send(req_send[w], pending[w].data(), pending[w].size(), MSG_DONTWAIT) < 0) {
+      if (errno != EAGAIN && errno != EINTR) {
+        std::perror("direct-echo: hop send");
+        break;
+      }
+      pollfd p[2] = {{req_send[w], POLLOUT, 0}, {reply_fd, POLLIN, 0}};
+      poll(p, 2, 100);
+      if (p[1].revents & POLLIN) drain_replies();
+    }
+    pending[w].clear();
+  };
+  while (!g_stop) {
+    int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), 200);
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == listen_fd) {
+        for (;;) {
+          int c = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+          if (c < 0) break;
+          int one = 1;
+          setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+          epoll_event cev{};
+          cev.events = EPOLLIN;
+          cev.data.fd = c;
+          epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev);
+          conns[c];
+        }
+        continue;
+      }
+      if (fd == reply_fd) {
+        drain_replies();
+        continue;
+      }
+      Conn& conn = conns[fd];
+      if (events[i].events & EPOLLOUT) {
+        ssize_t w = send(fd, conn.out.data(), conn.out.size(), MSG_NOSIGNAL);
+        if (w > 0) conn.out.erase(0, static_cast<size_t>(w));
+        if (conn.out.empty()) {
+          epoll_event cev{};
+          cev.events = EPOLLIN;
+          cev.data.fd = fd;
+          epoll_ctl(ep, EPOLL_CTL_MOD, fd, &cev);
+        }
+      }
+      if (!(events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || !conn.out.empty()) continue;
+      ssize_t r = read(fd, buf.data(), buf.size());
+      if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+        epoll_ctl(ep, EPOLL_CTL_DEL, fd, nullptr);
+        close(fd);
+        conns.erase(fd);
+        continue;
+      }
+      if (r < 0) continue;
+      const size_t w = static_cast<size_t>(fd % workers);
+      if (pending[w].size() + sizeof(HopRecord) + static_cast<size_t>(r) > kHopDatagram) flush(w);
+      HopRecord rec{fd, static_cast<uint32_t>(r)};
+      pending[w].append(reinterpret_cast<const char*>(&rec), sizeof(rec));
+      pending[w].append(buf.data(), static_cast<size_t>(r));
+    }
+    for (size_t w = 0; w < pending.size(); ++w) flush(w);  // one datagram per worker per pass
+  }
+  for (pid_t pid : pids) kill(pid, SIGTERM);
+  for (pid_t pid : pids) waitpid(pid, nullptr, 0);
+  for (auto& [fd, c] : conns) close(fd);
+  close(ep);
+  return 0;
+}
+
 int RunUdp(int fd) {
   constexpr int kBatch = 64;
   std::vector<std::vector<char>> bufs(kBatch, std::vector<char>(65536));
@@ -154,22 +374,25 @@ int RunUdp(int fd) {
 int main(int argc, char** argv) {
   std::string disk_dir, address;
   bool udp = false;
+  int hop = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--disk" && i + 1 < argc) {
       disk_dir = argv[++i];
     } else if (a == "--udp") {
       udp = true;
+    } else if (a == "--hop" && i + 1 < argc && std::atoi(argv[i + 1]) > 0) {
+      hop = std::atoi(argv[++i]);
     } else if (address.empty() && a[0] != '-') {
       address = a;
     } else {
-      std::fprintf(stderr, "usage: direct-echo [--disk DIR] [--udp] HOST:PORT\n");
+      std::fprintf(stderr, "usage: direct-echo [--disk DIR] [--udp] [--hop N] HOST:PORT\n");
       return 2;
     }
   }
   sockaddr_in addr;
   if (!ParseAddress(address, &addr)) {
-    std::fprintf(stderr, "usage: direct-echo [--disk DIR] [--udp] HOST:PORT (IPv4)\n");
+    std::fprintf(stderr, "usage: direct-echo [--disk DIR] [--udp] [--hop N] HOST:PORT (IPv4)\n");
     return 2;
   }
   struct sigaction sa {};
@@ -202,5 +425,10 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  if (hop > 0 && (udp || disk_fd >= 0)) {
+    std::fprintf(stderr, "direct-echo: --hop is TCP echo only\n");
+    return 2;
+  }
+  if (hop > 0) return RunHop(fd, hop);
   return udp ? RunUdp(fd) : RunTcp(fd, disk_fd);
 }
