@@ -34,7 +34,10 @@
 # its children, with no framing, validation, scoreboard or libevent. It is the
 # least this architecture (one process reads, another answers) costs on this
 # machine; a block under the table gives its CPU per request over direct's
-# (the hop's own price) and solar's over it (what solar's code adds).
+# (the hop's own price) and solar's over it (what solar's code adds). And
+# against `direct-echo --hop-shm $BENCH_WORKERS`, the same hop over shared-
+# memory rings with eventfd wake-ups instead of socketpairs: what the hop
+# would cost without the kernel's datagrams (a transport solar does not have).
 #
 # The head-of-line scenario (group hol) asks what a slow request does to the
 # connections around it: builtin:debug on 1 listener and 8 workers, 24 fast
@@ -75,7 +78,7 @@ DIRECT=$(readlink -f "$DIRECT")
 TICK=$(getconf CLK_TCK)
 mkdir -p "$OUT"
 rm -f "$OUT"/*.json "$OUT"/summary.txt "$OUT"/rounds.tsv
-printf 'scenario\tround\treq/s\tus/req\tdirect req/s\tdirect us/req\tratio\thop us/req\tsolar/hop\n' >"$OUT/rounds.tsv"
+printf 'scenario\tround\treq/s\tus/req\tdirect req/s\tdirect us/req\tratio\thop us/req\tsolar/hop\tshm us/req\n' >"$OUT/rounds.tsv"
 
 # 1,000 client connections here and 1,000 accepted ones in solar.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -273,6 +276,7 @@ scenario() {
   shift 2
   local round rc json errors=0 ran=0
   local -a rps=() p50=() p99=() solar_us=() direct_rate=() direct_us=() ratio=() hop_us=() hop_direct=() solar_hop=()
+  local -a shm_us=() shm_direct=()
   for round in $(seq "$ROUNDS"); do
     echo "bench.sh: $label$([ "$ROUNDS" -gt 1 ] && echo " (round $round/$ROUNDS)")" >&2
     json="$OUT/$id.json"
@@ -314,20 +318,33 @@ scenario() {
       fi
       PORT=$saved_port SERVER_PID=$saved_pid
     fi
+    if [ -n "${SHM_PORT:-}" ]; then
+      local saved_port=$PORT saved_pid=$SERVER_PID
+      PORT=$SHM_PORT SERVER_PID=$SHM_PID
+      if measure "shm_$id" "$@"; then
+        cp "$OUT/shm_$id.json" "$OUT/shm_$id.r$round.json"
+        shm_us+=("$CPU_US")
+        [ "${#direct_us[@]}" -eq "$round" ] &&
+          shm_direct+=("$(awk -v a="$CPU_US" -v b="${direct_us[-1]}" 'BEGIN { if (b > 0) printf "%.4f", a / b }')")
+      fi
+      PORT=$saved_port SERVER_PID=$saved_pid
+    fi
   done
   MEDIAN_RPS[$id]=$(median "${rps[@]}")
   for round in $(seq "$ran"); do  # every round's figures, for whoever wants more than the medians
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$round" "${rps[round - 1]}" "${solar_us[round - 1]}" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$round" "${rps[round - 1]}" "${solar_us[round - 1]}" \
       "${direct_rate[round - 1]:-}" "${direct_us[round - 1]:-}" "${ratio[round - 1]:-}" \
-      "${hop_us[round - 1]:-}" "${solar_hop[round - 1]:-}" >>"$OUT/rounds.tsv"
+      "${hop_us[round - 1]:-}" "${solar_hop[round - 1]:-}" "${shm_us[round - 1]:-}" >>"$OUT/rounds.tsv"
   done
   [ "${#ratio[@]}" -gt 1 ] && RATIO_SPREAD+=("$(printf '%-36s' "$label") $(printf '%.2f ' "${ratio[@]}")")
   if [ "${#hop_us[@]}" -gt 0 ]; then
-    local m_hop_direct m_solar_hop
+    local m_hop_direct m_solar_hop m_shm_direct
     m_hop_direct=$(median "${hop_direct[@]}")
     m_solar_hop=$(median "${solar_hop[@]}")
-    HOP_ROWS+=("$(printf '%-36s %10s %11s %10s   %s' "$label" "$(median "${hop_us[@]}")" \
-      "${m_hop_direct:+${m_hop_direct}x}" "${m_solar_hop:+${m_solar_hop}x}" "$(printf '%.2f ' "${solar_hop[@]}")")")
+    m_shm_direct=$(median "${shm_direct[@]}")
+    HOP_ROWS+=("$(printf '%-36s %10s %10s %9s %10s %9s   %s' "$label" "$(median "${hop_us[@]}")" \
+      "${m_hop_direct:+${m_hop_direct}x}" "${m_solar_hop:+${m_solar_hop}x}" "$(median "${shm_us[@]}")" \
+      "${m_shm_direct:+${m_shm_direct}x}" "$(printf '%.2f ' "${solar_hop[@]}")")")
   fi
   local m_direct_rate m_ratio
   m_direct_rate=$(median "${direct_rate[@]}")
@@ -353,19 +370,23 @@ end_direct() {
   stop_server
   SERVER_PID=$saved_pid DIRECT_PID="" DIRECT_PORT=""
 }
-# with_hop / end_hop: the same for `direct-echo --hop N` (HOP_PORT, HOP_PID).
+# with_hop N / end_hop: the same for `direct-echo --hop N` (HOP_PORT,
+# HOP_PID) and `direct-echo --hop-shm N` (SHM_PORT, SHM_PID).
 with_hop() {
   local saved_port=$PORT saved_pid=$SERVER_PID
   SERVER_PID=""
   if start_direct --hop "$1"; then HOP_PORT=$PORT HOP_PID=$SERVER_PID; else HOP_PORT="" HOP_PID=""; fi
+  SERVER_PID=""
+  if start_direct --hop-shm "$1"; then SHM_PORT=$PORT SHM_PID=$SERVER_PID; else SHM_PORT="" SHM_PID=""; fi
   PORT=$saved_port SERVER_PID=$saved_pid
 }
 end_hop() {
-  [ -n "${HOP_PID:-}" ] || return 0
   local saved_pid=$SERVER_PID
-  SERVER_PID=$HOP_PID
+  SERVER_PID=${HOP_PID:-}
   stop_server
-  SERVER_PID=$saved_pid HOP_PID="" HOP_PORT=""
+  SERVER_PID=${SHM_PID:-}
+  stop_server
+  SERVER_PID=$saved_pid HOP_PID="" HOP_PORT="" SHM_PID="" SHM_PORT=""
 }
 
 wanted() { [[ "$ONLY" == *" $1 "* ]]; }
@@ -530,9 +551,12 @@ fi
       echo
       echo "the hop alone: direct-echo --hop $WORKERS (the same loop, each read sent to one of $WORKERS worker processes"
       echo "over a UNIX datagram socketpair and back, batched per pass, pinned like solar; nothing else)"
-      printf '%-36s %10s %11s %10s   %s\n' "scenario" "hop us/req" "hop/direct" "solar/hop" "solar/hop each round"
+      printf '%-36s %10s %10s %9s %10s %9s   %s\n' "scenario" "hop us/req" "hop/direct" "solar/hop" \
+        "shm us/req" "shm/direct" "solar/hop each round"
       printf '%s\n' "${HOP_ROWS[@]}"
-      echo "hop/direct: what the hop itself costs here; solar/hop: what solar's own code adds to it (medians of rounds)"
+      echo "hop/direct: what the hop itself costs here; solar/hop: what solar's own code adds to it; shm: the same hop"
+      echo "over shared-memory rings and eventfd wake-ups (direct-echo --hop-shm), a transport solar does not have"
+      echo "(medians of rounds)"
     fi
     if [ "${#PR_RATIOS[@]}" -gt 0 ]; then
       echo "PER_REQUEST req/s over ROUND_ROBIN req/s (medians), same load, this run: ${PR_RATIOS[*]}"

@@ -86,24 +86,28 @@ int ChildCount(pid_t pid) {
   return n;
 }
 
-// --hop N: every request crosses a socketpair to one of N worker processes
-// and back, and still comes back exactly, pipelined and up to 70 KB (a read
-// of 64 KiB is a datagram of its own).
-TEST(DirectEcho, HopModeEchoesThroughItsWorkerProcesses) {
-  int port = 0;
-  pid_t pid = StartDirect("--hop 2", &port);
-  ASSERT_GT(port, 0);
-  EXPECT_EQ(ChildCount(pid), 2) << "--hop 2 forks two workers";
-  EXPECT_EQ(RunBench("-c 20 -P 4 -s 1-70000 -n 4000 127.0.0.1:" + std::to_string(port)), 0);
-  EXPECT_EQ(RunBench("-c 100 -s 50 -n 20000 127.0.0.1:" + std::to_string(port)), 0);
-  EXPECT_EQ(ChildCount(pid), 2);
-  Stop(pid);
+// --hop N (socketpairs) and --hop-shm N (shared-memory rings): every request
+// crosses to one of N worker processes and back, and still comes back
+// exactly, pipelined and up to 70 KB (a read of 64 KiB is a record of its
+// own, and 1 MiB rings wrap many times).
+TEST(DirectEcho, HopModesEchoThroughTheirWorkerProcesses) {
+  for (const std::string mode : {"--hop", "--hop-shm"}) {
+    int port = 0;
+    pid_t pid = StartDirect(mode + " 2", &port);
+    ASSERT_GT(port, 0) << mode;
+    EXPECT_EQ(ChildCount(pid), 2) << mode << " 2 forks two workers";
+    EXPECT_EQ(RunBench("-c 20 -P 4 -s 1-70000 -n 4000 127.0.0.1:" + std::to_string(port)), 0) << mode;
+    EXPECT_EQ(RunBench("-c 100 -s 50 -n 20000 127.0.0.1:" + std::to_string(port)), 0) << mode;
+    EXPECT_EQ(ChildCount(pid), 2) << mode;
+    Stop(pid);
+  }
 }
 
 TEST(DirectEcho, HopModeRefusesUdpAndDisk) {
   const std::string bin = DirectEchoBin();
   EXPECT_EQ(WEXITSTATUS(std::system((bin + " --hop 2 --udp 127.0.0.1:0 >/dev/null 2>&1").c_str())), 2);
   EXPECT_EQ(WEXITSTATUS(std::system((bin + " --hop 0 127.0.0.1:0 >/dev/null 2>&1").c_str())), 2);
+  EXPECT_EQ(WEXITSTATUS(std::system((bin + " --hop-shm 2 --udp 127.0.0.1:0 >/dev/null 2>&1").c_str())), 2);
 }
 
 TEST(DirectEcho, EchoesUdpDatagramsAndWritesToDiskInDiskMode) {

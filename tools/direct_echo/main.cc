@@ -4,7 +4,7 @@
 // is the price of its architecture (listener -> worker -> listener), printed
 // for every scenario so each change sees it (issue 11).
 //
-//   direct-echo [--disk DIR] [--udp] [--hop N] HOST:PORT
+//   direct-echo [--disk DIR] [--udp] [--hop N | --hop-shm N] HOST:PORT
 //
 // TCP: writes back every byte it reads, which is a correct echo for frame32,
 // line and raw alike (the reply framing equals the request framing). --disk
@@ -28,6 +28,8 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sched.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <signal.h>
@@ -35,12 +37,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <new>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -49,6 +53,13 @@ namespace {
 
 volatile sig_atomic_t g_stop = 0;
 void OnSignal(int) { g_stop = 1; }
+
+// "ready HOST:PORT", printed once the server (workers included) is set up.
+std::string g_ready_line;
+void AnnounceReady() {
+  std::fputs(g_ready_line.c_str(), stdout);
+  std::fflush(stdout);
+}
 
 bool ParseAddress(const std::string& text, sockaddr_in* out) {
   const size_t colon = text.rfind(':');
@@ -65,6 +76,7 @@ struct Conn {
 };
 
 int RunTcp(int listen_fd, int disk_fd) {
+  AnnounceReady();
   int ep = epoll_create1(EPOLL_CLOEXEC);
   epoll_event ev{};
   ev.events = EPOLLIN;
@@ -205,6 +217,7 @@ int RunHop(int listen_fd, int workers) {
   }
   close(reply[1]);
   PinTo(0);
+  AnnounceReady();
   const int reply_fd = reply[0];
   fcntl(reply_fd, F_SETFL, O_NONBLOCK);
 
@@ -342,7 +355,233 @@ int RunHop(int listen_fd, int workers) {
   return 0;
 }
 
+// --hop-shm N: the same hop over shared memory instead of socketpairs. Per
+// worker, one ring each way in a MAP_SHARED mapping made before fork (one
+// producer, one consumer, records {fd, length, bytes} that never wrap), and
+// an eventfd that a producer writes only when the consumer said it was about
+// to sleep. What the hop would cost with no socketpair: no datagram, no
+// kernel copy, a syscall only to wake a sleeper. A full ring makes the
+// producer yield until there is room (a benchmark tool: a closed-loop bench
+// never fills 1 MiB).
+struct alignas(64) ShmRing {
+  static constexpr uint64_t kBytes = 1 << 20;
+  alignas(64) std::atomic<uint64_t> head{0};  // consumer: bytes taken, ever
+  alignas(64) std::atomic<uint64_t> tail{0};  // producer: bytes published, ever
+  alignas(64) std::atomic<uint32_t> sleeping{0};  // the consumer is about to block
+  alignas(64) char data[kBytes];
+
+  static uint64_t Need(size_t n) { return (sizeof(HopRecord) + n + 7) & ~uint64_t{7}; }
+  bool empty() const { return head.load(std::memory_order_relaxed) == tail.load(std::memory_order_seq_cst); }
+  // False when full. Seq_cst with `sleeping`: the consumer stores sleeping,
+  // then loads tail; the producer stores tail, then exchanges sleeping. One
+  // of them sees the other (Dekker), so no wake-up is lost.
+  bool push(int fd, const char* bytes, size_t n) {
+    const uint64_t t = tail.load(std::memory_order_relaxed);
+    const uint64_t h = head.load(std::memory_order_acquire);
+    const uint64_t need = Need(n);
+    const uint64_t room_to_end = kBytes - t % kBytes;
+    const uint64_t pad = room_to_end < need ? room_to_end : 0;
+    if (kBytes - (t - h) < pad + need) return false;
+    uint64_t at = t;
+    if (pad) {  // a record never wraps: skip to the start
+      HopRecord skip{-1, static_cast<uint32_t>(pad - sizeof(HopRecord))};
+      std::memcpy(data + at % kBytes, &skip, sizeof(skip));
+      at += pad;
+    }
+    HopRecord r{fd, static_cast<uint32_t>(n)};
+    std::memcpy(data + at % kBytes, &r, sizeof(r));
+    std::memcpy(data + at % kBytes + sizeof(r), bytes, n);
+    tail.store(at + need, std::memory_order_seq_cst);
+    return true;
+  }
+  // Calls f(fd, bytes, n) for every published record, then frees them.
+  template <typename F>
+  bool drain(F&& f) {
+    uint64_t h = head.load(std::memory_order_relaxed);
+    const uint64_t t = tail.load(std::memory_order_acquire);
+    if (h == t) return false;
+    while (h != t) {
+      HopRecord r;
+      std::memcpy(&r, data + h % kBytes, sizeof(r));
+      if (r.fd >= 0) f(r.fd, data + h % kBytes + sizeof(r), static_cast<size_t>(r.length));
+      h += Need(r.length);
+    }
+    head.store(h, std::memory_order_release);
+    return true;
+  }
+};
+
+struct ShmHop {
+  ShmRing req;
+  ShmRing reply;
+};
+
+// The start of the mapping: every worker wakes the loop through this flag.
+struct alignas(64) ShmLoop {
+  std::atomic<uint32_t> sleeping{0};
+};
+
+void Wake(std::atomic<uint32_t>* sleeping, int efd) {
+  if (sleeping->exchange(0, std::memory_order_seq_cst) == 1) {
+    const uint64_t one = 1;
+    if (write(efd, &one, sizeof(one)) < 0) std::perror("direct-echo: eventfd write");
+  }
+}
+
+// --hop-shm: one worker process; echoes each request record into its reply ring.
+void RunShmWorker(ShmLoop* loop, ShmHop* hop, int efd, int loop_efd) {
+  while (!g_stop) {
+    bool replied = false;
+    hop->req.drain([&](int fd, const char* bytes, size_t n) {
+      while (!hop->reply.push(fd, bytes, n)) {
+        Wake(&loop->sleeping, loop_efd);
+        sched_yield();
+      }
+      replied = true;
+    });
+    if (replied) {
+      Wake(&loop->sleeping, loop_efd);
+      continue;
+    }
+    hop->req.sleeping.store(1, std::memory_order_seq_cst);
+    if (hop->req.empty()) {
+      uint64_t count;
+      if (read(efd, &count, sizeof(count)) < 0 && errno != EINTR) std::perror("direct-echo: eventfd read");
+    }
+    hop->req.sleeping.store(0, std::memory_order_relaxed);
+  }
+}
+
+int RunHopShm(int listen_fd, int workers) {
+  const size_t n = static_cast<size_t>(workers);
+  void* mem = mmap(nullptr, sizeof(ShmLoop) + sizeof(ShmHop) * n, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) return 1;
+  ShmLoop* loop = new (mem) ShmLoop;
+  ShmHop* hops = static_cast<ShmHop*>(static_cast<void*>(static_cast<char*>(mem) + sizeof(ShmLoop)));
+  for (size_t w = 0; w < n; ++w) new (&hops[w]) ShmHop;
+  std::vector<int> worker_efd(n);
+  const int loop_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  std::vector<pid_t> pids;
+  for (size_t w = 0; w < n; ++w) {
+    worker_efd[w] = eventfd(0, EFD_CLOEXEC);
+    pid_t pid = fork();
+    if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      close(listen_fd);
+      PinTo(1 + w);
+      RunShmWorker(loop, &hops[w], worker_efd[w], loop_efd);
+      _exit(0);
+    }
+    pids.push_back(pid);
+  }
+  PinTo(0);
+  AnnounceReady();
+  std::atomic<uint32_t>* loop_sleeping = &loop->sleeping;
+
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = listen_fd;
+  epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &ev);
+  ev.data.fd = loop_efd;
+  epoll_ctl(ep, EPOLL_CTL_ADD, loop_efd, &ev);
+  std::unordered_map<int, Conn> conns;
+  std::vector<epoll_event> events(512);
+  std::vector<char> buf(kHopDatagram - sizeof(HopRecord));
+  std::vector<char> pushed(n);
+  auto write_reply = [&](int fd, const char* data, size_t len) {
+    auto it = conns.find(fd);
+    if (it == conns.end()) return;
+    Conn& conn = it->second;
+    if (!conn.out.empty()) {
+      conn.out.append(data, len);
+      return;
+    }
+    ssize_t w = send(fd, data, len, MSG_NOSIGNAL);
+    if (w < 0 && errno != EAGAIN) return;
+    const size_t done = w > 0 ? static_cast<size_t>(w) : 0;
+    if (done < len) {
+      conn.out.assign(data + done, len - done);
+      epoll_event cev{};
+      cev.events = EPOLLOUT;
+      cev.data.fd = fd;
+      epoll_ctl(ep, EPOLL_CTL_MOD, fd, &cev);
+    }
+  };
+  auto drain_replies = [&] {
+    for (size_t w = 0; w < n; ++w) hops[w].reply.drain(write_reply);
+  };
+  while (!g_stop) {
+    loop_sleeping->store(1, std::memory_order_seq_cst);
+    bool ready = false;
+    for (size_t w = 0; w < n && !ready; ++w) ready = !hops[w].reply.empty();
+    int count = epoll_wait(ep, events.data(), static_cast<int>(events.size()), ready ? 0 : 200);
+    loop_sleeping->store(0, std::memory_order_relaxed);
+    for (int i = 0; i < count; ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == listen_fd) {
+        for (;;) {
+          int c = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+          if (c < 0) break;
+          int one = 1;
+          setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+          epoll_event cev{};
+          cev.events = EPOLLIN;
+          cev.data.fd = c;
+          epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev);
+          conns[c];
+        }
+        continue;
+      }
+      if (fd == loop_efd) {
+        uint64_t v;
+        if (read(loop_efd, &v, sizeof(v)) < 0 && errno != EAGAIN) std::perror("direct-echo: eventfd read");
+        continue;
+      }
+      Conn& conn = conns[fd];
+      if (events[i].events & EPOLLOUT) {
+        ssize_t w = send(fd, conn.out.data(), conn.out.size(), MSG_NOSIGNAL);
+        if (w > 0) conn.out.erase(0, static_cast<size_t>(w));
+        if (conn.out.empty()) {
+          epoll_event cev{};
+          cev.events = EPOLLIN;
+          cev.data.fd = fd;
+          epoll_ctl(ep, EPOLL_CTL_MOD, fd, &cev);
+        }
+      }
+      if (!(events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || !conn.out.empty()) continue;
+      ssize_t r = read(fd, buf.data(), buf.size());
+      if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+        epoll_ctl(ep, EPOLL_CTL_DEL, fd, nullptr);
+        close(fd);
+        conns.erase(fd);
+        continue;
+      }
+      if (r < 0) continue;
+      const size_t w = static_cast<size_t>(fd) % n;
+      while (!hops[w].req.push(fd, buf.data(), static_cast<size_t>(r))) {
+        Wake(&hops[w].req.sleeping, worker_efd[w]);
+        drain_replies();
+        sched_yield();
+      }
+      pushed[w] = 1;
+    }
+    for (size_t w = 0; w < n; ++w) {  // wake a sleeping worker once per pass
+      if (pushed[w]) Wake(&hops[w].req.sleeping, worker_efd[w]);
+      pushed[w] = 0;
+    }
+    drain_replies();
+  }
+  for (pid_t pid : pids) kill(pid, SIGTERM);
+  for (pid_t pid : pids) waitpid(pid, nullptr, 0);
+  for (auto& [fd, c] : conns) close(fd);
+  close(ep);
+  return 0;
+}
+
 int RunUdp(int fd) {
+  AnnounceReady();
   constexpr int kBatch = 64;
   std::vector<std::vector<char>> bufs(kBatch, std::vector<char>(65536));
   std::vector<iovec> iov(kBatch);
@@ -375,24 +614,26 @@ int main(int argc, char** argv) {
   std::string disk_dir, address;
   bool udp = false;
   int hop = 0;
+  bool shm = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--disk" && i + 1 < argc) {
       disk_dir = argv[++i];
     } else if (a == "--udp") {
       udp = true;
-    } else if (a == "--hop" && i + 1 < argc && std::atoi(argv[i + 1]) > 0) {
+    } else if ((a == "--hop" || a == "--hop-shm") && i + 1 < argc && std::atoi(argv[i + 1]) > 0) {
+      shm = a == "--hop-shm";
       hop = std::atoi(argv[++i]);
     } else if (address.empty() && a[0] != '-') {
       address = a;
     } else {
-      std::fprintf(stderr, "usage: direct-echo [--disk DIR] [--udp] [--hop N] HOST:PORT\n");
+      std::fprintf(stderr, "usage: direct-echo [--disk DIR] [--udp] [--hop N | --hop-shm N] HOST:PORT\n");
       return 2;
     }
   }
   sockaddr_in addr;
   if (!ParseAddress(address, &addr)) {
-    std::fprintf(stderr, "usage: direct-echo [--disk DIR] [--udp] [--hop N] HOST:PORT (IPv4)\n");
+    std::fprintf(stderr, "usage: direct-echo [--disk DIR] [--udp] [--hop N | --hop-shm N] HOST:PORT (IPv4)\n");
     return 2;
   }
   struct sigaction sa {};
@@ -415,8 +656,7 @@ int main(int argc, char** argv) {
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   char host[INET_ADDRSTRLEN];
   inet_ntop(AF_INET, &addr.sin_addr, host, sizeof(host));
-  std::printf("ready %s:%d\n", host, ntohs(addr.sin_port));
-  std::fflush(stdout);
+  g_ready_line = "ready " + std::string(host) + ":" + std::to_string(ntohs(addr.sin_port)) + "\n";
   int disk_fd = -1;
   if (!disk_dir.empty()) {
     disk_fd = open((disk_dir + "/direct-echo.data").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
@@ -429,6 +669,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "direct-echo: --hop is TCP echo only\n");
     return 2;
   }
-  if (hop > 0) return RunHop(fd, hop);
+  if (hop > 0) return shm ? RunHopShm(fd, hop) : RunHop(fd, hop);
   return udp ? RunUdp(fd) : RunTcp(fd, disk_fd);
 }
