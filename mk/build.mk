@@ -105,7 +105,7 @@ $(B)/solar-bench: $(patsubst %.cc,$(B)/obj/%.o,$(BENCH_SRCS)) $(SAN_OBJS)
 	$(CXX) $(CXXFLAGS) $^ $(shell pkg-config --libs libevent) -pthread -o $@
 
 # make bench's reference: a one-process epoll echo server (not installed).
-$(B)/direct-echo: $(B)/obj/tools/direct_echo/main.o $(SAN_OBJS)
+$(B)/direct-echo: $(patsubst %.cc,$(B)/obj/%.o,$(wildcard tools/direct_echo/*.cc)) $(SAN_OBJS)
 	$(CXX) $(CXXFLAGS) $^ -o $@
 
 # solar-cli and solarctl link the core library for the generated protobuf code and helpers.

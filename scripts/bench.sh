@@ -260,6 +260,24 @@ median() {
     if (n % 2) printf "%.2f", v[(n - 1) / 2]; else printf "%.2f", (v[n / 2 - 1] + v[n / 2]) / 2 }'
 }
 
+# reference KIND PORT PID ID ROUND SOLAR-BENCH-ARGS...: the same run against a
+# reference server (direct-echo and its hops); keeps the round's JSON as
+# KIND_ID.rROUND.json and sets CPU_US. False when the run failed.
+reference() {
+  local kind=$1 port=$2 pid=$3 id=$4 round=$5 rc=0
+  shift 5
+  local saved_port=$PORT saved_pid=$SERVER_PID
+  PORT=$port SERVER_PID=$pid
+  measure "${kind}_$id" "$@" || rc=$?
+  PORT=$saved_port SERVER_PID=$saved_pid
+  [ "$rc" -eq 0 ] || return 1
+  cp "$OUT/${kind}_$id.json" "$OUT/${kind}_$id.r$round.json"
+}
+
+quotient() {  # A B: A / B to 4 places; nothing when either is missing
+  awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b > 0) printf "%.4f", a / b }'
+}
+
 declare -A MEDIAN_RPS=()
 RATIO_SPREAD=()
 HOP_ROWS=()
@@ -295,39 +313,22 @@ scenario() {
     p50+=("$(json_field "$json" p50)")
     p99+=("$(json_field "$json" p99)")
     solar_us+=("$CPU_US")
-    if [ -n "${DIRECT_PORT:-}" ]; then
-      local saved_port=$PORT saved_pid=$SERVER_PID
-      PORT=$DIRECT_PORT SERVER_PID=$DIRECT_PID
-      if measure "direct_$id" "$@"; then
-        cp "$OUT/direct_$id.json" "$OUT/direct_$id.r$round.json"
-        direct_us+=("$CPU_US")
-        direct_rate+=("$(json_field "$OUT/direct_$id.json" requests_per_second)")
-        ratio+=("$(awk -v a="${solar_us[-1]}" -v b="$CPU_US" 'BEGIN { if (a != "" && b > 0) printf "%.4f", a / b }')")
-      fi
-      PORT=$saved_port SERVER_PID=$saved_pid
+    # A reference's ratios are taken only in a round where both of its sides ran.
+    if [ -n "${DIRECT_PORT:-}" ] && reference direct "$DIRECT_PORT" "$DIRECT_PID" "$id" "$round" "$@"; then
+      direct_us+=("$CPU_US")
+      direct_rate+=("$(json_field "$OUT/direct_$id.json" requests_per_second)")
+      ratio+=("$(quotient "${solar_us[-1]}" "$CPU_US")")
     fi
-    if [ -n "${HOP_PORT:-}" ]; then
-      local saved_port=$PORT saved_pid=$SERVER_PID
-      PORT=$HOP_PORT SERVER_PID=$HOP_PID
-      if measure "hop_$id" "$@"; then
-        cp "$OUT/hop_$id.json" "$OUT/hop_$id.r$round.json"
-        hop_us+=("$CPU_US")
-        solar_hop+=("$(awk -v a="${solar_us[-1]}" -v b="$CPU_US" 'BEGIN { if (a != "" && b > 0) printf "%.4f", a / b }')")
-        [ "${#direct_us[@]}" -eq "$round" ] &&
-          hop_direct+=("$(awk -v a="$CPU_US" -v b="${direct_us[-1]}" 'BEGIN { if (b > 0) printf "%.4f", a / b }')")
-      fi
-      PORT=$saved_port SERVER_PID=$saved_pid
+    local direct_now=""
+    [ "${#direct_us[@]}" -eq "$round" ] && direct_now=${direct_us[-1]}
+    if [ -n "${HOP_PORT:-}" ] && reference hop "$HOP_PORT" "$HOP_PID" "$id" "$round" "$@"; then
+      hop_us+=("$CPU_US")
+      solar_hop+=("$(quotient "${solar_us[-1]}" "$CPU_US")")
+      [ -n "$direct_now" ] && hop_direct+=("$(quotient "$CPU_US" "$direct_now")")
     fi
-    if [ -n "${SHM_PORT:-}" ]; then
-      local saved_port=$PORT saved_pid=$SERVER_PID
-      PORT=$SHM_PORT SERVER_PID=$SHM_PID
-      if measure "shm_$id" "$@"; then
-        cp "$OUT/shm_$id.json" "$OUT/shm_$id.r$round.json"
-        shm_us+=("$CPU_US")
-        [ "${#direct_us[@]}" -eq "$round" ] &&
-          shm_direct+=("$(awk -v a="$CPU_US" -v b="${direct_us[-1]}" 'BEGIN { if (b > 0) printf "%.4f", a / b }')")
-      fi
-      PORT=$saved_port SERVER_PID=$saved_pid
+    if [ -n "${SHM_PORT:-}" ] && reference shm "$SHM_PORT" "$SHM_PID" "$id" "$round" "$@"; then
+      shm_us+=("$CPU_US")
+      [ -n "$direct_now" ] && shm_direct+=("$(quotient "$CPU_US" "$direct_now")")
     fi
   done
   MEDIAN_RPS[$id]=$(median "${rps[@]}")
