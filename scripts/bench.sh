@@ -18,7 +18,10 @@
 #   BENCH_ONLY="echo diskecho udp hol"   the scenario groups to run
 #   BENCH_OUT=build/bench                where the JSON and summary.txt go
 #   BENCH_CONFIG="..."                   config lines added to every solar config,
-#                                        e.g. "worker_scheduling: NORMAL" to A/B a knob
+#                                        e.g. "worker_scheduling: BATCH" to A/B a knob
+#                                        (not a field the script sets itself: listen,
+#                                        listeners, workers, protocol, worker, pid_file,
+#                                        user, log_dir, dispatch, udp)
 #   SOLAR_BIN, SOLAR_BENCH               the binaries (default build/solar, build/solar-bench)
 #
 # Every scenario also runs against build/direct-echo, a one-process epoll echo
@@ -313,22 +316,23 @@ scenario() {
     p50+=("$(json_field "$json" p50)")
     p99+=("$(json_field "$json" p99)")
     solar_us+=("$CPU_US")
-    # A reference's ratios are taken only in a round where both of its sides ran.
+    # Indexed by round (i = round - 1): a reference that failed in one round
+    # leaves a gap there, and its ratios come only from rounds where both
+    # sides ran (median and "${a[@]}" skip the gaps).
+    local i=$((round - 1))
     if [ -n "${DIRECT_PORT:-}" ] && reference direct "$DIRECT_PORT" "$DIRECT_PID" "$id" "$round" "$@"; then
-      direct_us+=("$CPU_US")
-      direct_rate+=("$(json_field "$OUT/direct_$id.json" requests_per_second)")
-      ratio+=("$(quotient "${solar_us[-1]}" "$CPU_US")")
+      direct_us[i]=$CPU_US
+      direct_rate[i]=$(json_field "$OUT/direct_$id.json" requests_per_second)
+      ratio[i]=$(quotient "${solar_us[i]}" "$CPU_US")
     fi
-    local direct_now=""
-    [ "${#direct_us[@]}" -eq "$round" ] && direct_now=${direct_us[-1]}
     if [ -n "${HOP_PORT:-}" ] && reference hop "$HOP_PORT" "$HOP_PID" "$id" "$round" "$@"; then
-      hop_us+=("$CPU_US")
-      solar_hop+=("$(quotient "${solar_us[-1]}" "$CPU_US")")
-      [ -n "$direct_now" ] && hop_direct+=("$(quotient "$CPU_US" "$direct_now")")
+      hop_us[i]=$CPU_US
+      solar_hop[i]=$(quotient "${solar_us[i]}" "$CPU_US")
+      hop_direct[i]=$(quotient "$CPU_US" "${direct_us[i]:-}")
     fi
     if [ -n "${SHM_PORT:-}" ] && reference shm "$SHM_PORT" "$SHM_PID" "$id" "$round" "$@"; then
-      shm_us+=("$CPU_US")
-      [ -n "$direct_now" ] && shm_direct+=("$(quotient "$CPU_US" "$direct_now")")
+      shm_us[i]=$CPU_US
+      shm_direct[i]=$(quotient "$CPU_US" "${direct_us[i]:-}")
     fi
   done
   MEDIAN_RPS[$id]=$(median "${rps[@]}")

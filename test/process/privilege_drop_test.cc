@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <sstream>
 #include <thread>
 
@@ -151,40 +152,53 @@ TEST(PrivilegeDrop, AffinityCanBeSwitchedOff) {
   EXPECT_EQ(server.stop(), 0);
 }
 
+// A child's set-up (affinity, scheduling, then the privilege drop) is done
+// once it runs as nobody: its policy read before that may be the fork's.
+void WaitForSetUp(pid_t pid) {
+  if (geteuid() != 0) return;  // nothing is dropped; the policy is set before the role runs
+  for (int i = 0; i < 500 && ProcStatusField(pid, "Uid").rfind("65534", 0) != 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
+int PolicyOf(const ServerHarness& server, const std::string& role) {
+  const pid_t pid = server.childPid(role);
+  if (pid <= 0) return -2;
+  WaitForSetUp(pid);
+  return sched_getscheduler(pid);
+}
+
 // worker_scheduling: BATCH puts the workers (TCP and UDP, respawned ones too)
 // in SCHED_BATCH, so that a woken worker does not preempt a listener in the
-// middle of its pass; listeners and the master never are.
+// middle of its pass; listeners and the master keep the policy solar started with.
 TEST(PrivilegeDrop, WorkerSchedulingBatchAppliesToWorkersOnly) {
   ServerHarness server("workers: 2\nworker_scheduling: BATCH\nudp { listen: \"127.0.0.1:0\" workers: 1 }\n");
   ASSERT_TRUE(server.start()) << server.log();
-  for (const char* role : {"worker 0", "worker 1", "udp_worker 0"}) {
-    const pid_t pid = server.childPid(role);
-    ASSERT_GT(pid, 0) << role;
-    EXPECT_EQ(sched_getscheduler(pid), SCHED_BATCH) << role;
-  }
-  for (const char* role : {"listener 0", "udp_listener 0"}) {
-    const pid_t pid = server.childPid(role);
-    ASSERT_GT(pid, 0) << role;
-    EXPECT_EQ(sched_getscheduler(pid), SCHED_OTHER) << role;
-  }
+  for (const char* role : {"worker 0", "worker 1", "udp_worker 0"}) EXPECT_EQ(PolicyOf(server, role), SCHED_BATCH) << role;
+  for (const char* role : {"listener 0", "udp_listener 0"}) EXPECT_EQ(PolicyOf(server, role), SCHED_OTHER) << role;
   EXPECT_EQ(sched_getscheduler(server.pid()), SCHED_OTHER) << "master";
   const pid_t old = server.childPid("worker 1");
   kill(old, SIGKILL);
-  const pid_t fresh = server.waitRespawn("worker 1", old, std::chrono::seconds(10));
-  ASSERT_GT(fresh, 0) << server.log();
-  EXPECT_EQ(sched_getscheduler(fresh), SCHED_BATCH) << "a respawned worker";
+  ASSERT_GT(server.waitRespawn("worker 1", old, std::chrono::seconds(10)), 0) << server.log();
+  EXPECT_EQ(PolicyOf(server, "worker 1"), SCHED_BATCH) << "a respawned worker";
   EXPECT_EQ(server.stop(), 0);
 }
 
-// The default (NORMAL) leaves every worker SCHED_OTHER.
-TEST(PrivilegeDrop, WorkersRunSchedOtherByDefault) {
+// The default (NORMAL) changes no worker's policy; a HUP to BATCH moves the
+// workers its rolling reload starts.
+TEST(PrivilegeDrop, WorkersKeepSchedOtherByDefaultAndAHupCanChangeIt) {
   ServerHarness server("workers: 1\nudp { listen: \"127.0.0.1:0\" workers: 1 }\n");
   ASSERT_TRUE(server.start()) << server.log();
-  for (const char* role : {"worker 0", "udp_worker 0"}) {
-    const pid_t pid = server.childPid(role);
-    ASSERT_GT(pid, 0) << role;
-    EXPECT_EQ(sched_getscheduler(pid), SCHED_OTHER) << role;
+  for (const char* role : {"worker 0", "udp_worker 0"}) EXPECT_EQ(PolicyOf(server, role), SCHED_OTHER) << role;
+  const pid_t old = server.childPid("worker 0");
+  {
+    std::ofstream conf(server.configPath(), std::ios::app);
+    conf << "worker_scheduling: BATCH\n";
   }
+  const size_t mark = server.log().size();
+  kill(server.pid(), SIGHUP);
+  ASSERT_TRUE(server.waitForLog("reload (HUP) done", std::chrono::seconds(15), mark)) << server.log();
+  EXPECT_NE(server.childPid("worker 0"), old);
+  EXPECT_EQ(PolicyOf(server, "worker 0"), SCHED_BATCH) << server.log();
   EXPECT_EQ(server.stop(), 0);
 }
 

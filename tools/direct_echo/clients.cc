@@ -4,6 +4,9 @@
 #include <netinet/tcp.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <csignal>
 
 #include <vector>
 
@@ -23,6 +26,11 @@ void PinTo(size_t ordinal) {
   CPU_ZERO(&one);
   CPU_SET(cpus[ordinal % cpus.size()], &one);
   sched_setaffinity(0, sizeof(one), &one);
+}
+
+void EndWorkers(const std::vector<pid_t>& pids) {
+  for (pid_t pid : pids) kill(pid, SIGKILL);
+  for (pid_t pid : pids) waitpid(pid, nullptr, 0);
 }
 
 Batch::Batch(size_t count, size_t size, bool with_names)

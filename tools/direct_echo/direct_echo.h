@@ -100,6 +100,10 @@ struct HopRecord {
 };
 constexpr size_t kHopDatagram = 64 * 1024;  // largest datagram or record either way
 
+// Ends the hop's workers (SIGKILL: they hold nothing, and a TERM that lands
+// just before a blocking receive would go unseen) and reaps them.
+void EndWorkers(const std::vector<pid_t>& pids);
+
 int RunHop(int listen_fd, int workers);     // hop.cc
 int RunHopShm(int listen_fd, int workers);  // hop_shm.cc
 

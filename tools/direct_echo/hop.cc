@@ -6,7 +6,6 @@
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <cstring>
@@ -41,9 +40,12 @@ int RunHop(int listen_fd, int workers) {
   const int big = 4 << 20;
   for (size_t w = 0; w < n; ++w) {
     int req[2];
-    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, req) != 0) return 1;
-    setsockopt(req[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
-    pid_t pid = fork();
+    pid_t pid = -1;
+    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, req) != 0 || (pid = fork()) < 0) {
+      std::perror("direct-echo: hop set-up");
+      EndWorkers(pids);
+      return 1;
+    }
     if (pid == 0) {
       prctl(PR_SET_PDEATHSIG, SIGKILL);
       close(listen_fd);
@@ -54,6 +56,7 @@ int RunHop(int listen_fd, int workers) {
       _exit(0);
     }
     close(req[1]);
+    setsockopt(req[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
     req_send[w] = req[0];
     pids.push_back(pid);
   }
@@ -102,6 +105,7 @@ int RunHop(int listen_fd, int workers) {
       pollfd p[2] = {{req_send[w], POLLOUT, 0}, {reply_fd, POLLIN, 0}};
       poll(p, 2, 100);
       if (p[1].revents & POLLIN) drain_replies();
+      if (g_stop) break;
     }
     pending[w].clear();
   };
@@ -126,8 +130,7 @@ int RunHop(int listen_fd, int workers) {
     }
     for (size_t w = 0; w < n; ++w) flush(w);  // one datagram per worker per pass
   }
-  for (pid_t pid : pids) kill(pid, SIGTERM);
-  for (pid_t pid : pids) waitpid(pid, nullptr, 0);
+  EndWorkers(pids);
   return 0;
 }
 

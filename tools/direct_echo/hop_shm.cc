@@ -3,7 +3,6 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/wait.h>
 
 #include <atomic>
 #include <cstdio>
@@ -94,7 +93,7 @@ void RunWorker(ShmLoop* loop, ShmHop* hop, int efd, int loop_efd) {
   while (!g_stop) {
     bool replied = false;
     hop->req.drain([&](int fd, const char* bytes, size_t n) {
-      while (!hop->reply.push(fd, bytes, n)) {
+      while (!hop->reply.push(fd, bytes, n) && !g_stop) {
         Wake(&loop->sleeping, loop_efd);
         sched_yield();
       }
@@ -128,7 +127,12 @@ int RunHopShm(int listen_fd, int workers) {
   std::vector<pid_t> pids;
   for (size_t w = 0; w < n; ++w) {
     worker_efd[w] = eventfd(0, EFD_CLOEXEC);
-    pid_t pid = fork();
+    pid_t pid = -1;
+    if (loop_efd < 0 || worker_efd[w] < 0 || (pid = fork()) < 0) {
+      std::perror("direct-echo: hop-shm set-up");
+      EndWorkers(pids);
+      return 1;
+    }
     if (pid == 0) {
       prctl(PR_SET_PDEATHSIG, SIGKILL);
       close(listen_fd);
@@ -153,7 +157,7 @@ int RunHopShm(int listen_fd, int workers) {
   };
   auto forward = [&](int fd, const char* bytes, size_t len) {
     const size_t w = static_cast<size_t>(fd) % n;
-    while (!hops[w].req.push(fd, bytes, len)) {
+    while (!hops[w].req.push(fd, bytes, len) && !g_stop) {
       Wake(&hops[w].req.sleeping, worker_efd[w]);
       drain_replies();
       sched_yield();
@@ -184,8 +188,7 @@ int RunHopShm(int listen_fd, int workers) {
     }
     drain_replies();
   }
-  for (pid_t pid : pids) kill(pid, SIGTERM);
-  for (pid_t pid : pids) waitpid(pid, nullptr, 0);
+  EndWorkers(pids);
   return 0;
 }
 

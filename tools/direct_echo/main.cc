@@ -139,6 +139,10 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (hop > 0 && (udp || !disk_dir.empty())) {
+    std::fprintf(stderr, "direct-echo: --hop and --hop-shm are TCP echo only\n");
+    return 2;
+  }
   sockaddr_in addr;
   if (!ParseAddress(address, &addr)) {
     std::fprintf(stderr, "usage: direct-echo [--disk DIR] [--udp] [--hop N | --hop-shm N] HOST:PORT (IPv4)\n");
@@ -172,10 +176,6 @@ int main(int argc, char** argv) {
       std::perror("direct-echo: open");
       return 1;
     }
-  }
-  if (hop > 0 && (udp || disk_fd >= 0)) {
-    std::fprintf(stderr, "direct-echo: --hop is TCP echo only\n");
-    return 2;
   }
   if (hop > 0) return shm ? RunHopShm(fd, hop) : RunHop(fd, hop);
   return udp ? RunUdp(fd) : RunTcp(fd, disk_fd);
