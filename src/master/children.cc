@@ -113,7 +113,7 @@ void Master::prepareChildProcess(const Slot& slot, const std::string& name) {
   }
   if ((slot.role == Role::kWorker || slot.role == Role::kUdpWorker) && config_.worker_scheduling() == BATCH &&
       !UseBatchScheduling())
-    PLOG(WARNING) << name << ": sched_setscheduler(SCHED_BATCH) failed; running SCHED_OTHER";
+    PLOG(WARNING) << name << ": sched_setscheduler(SCHED_BATCH) failed; keeping its scheduling policy";
   if (drop_) {
     std::string error;
     if (DropPrivileges(user_, &error) != DropResult::kDropped) {
