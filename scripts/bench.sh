@@ -360,38 +360,37 @@ scenario() {
     "${m_ratio:+${m_ratio}x}"
 }
 
-# with_direct ARGS...: starts direct-echo beside the running solar for the
-# scenarios that follow (DIRECT_PORT, DIRECT_PID); end_direct stops it.
-with_direct() {
-  local saved_port=$PORT saved_pid=$SERVER_PID
+# start_reference NAME ARGS...: starts `direct-echo ARGS` beside the running
+# solar for the scenarios that follow and sets NAME_PORT and NAME_PID (both
+# empty when it did not start); stop_reference NAME stops it.
+start_reference() {
+  local name=$1 saved_port=$PORT saved_pid=$SERVER_PID
+  shift
   SERVER_PID=""
-  if start_direct "$@"; then DIRECT_PORT=$PORT DIRECT_PID=$SERVER_PID; else DIRECT_PORT="" DIRECT_PID=""; fi
+  if ! start_direct "$@"; then PORT="" SERVER_PID=""; fi
+  printf -v "${name}_PORT" '%s' "$PORT"
+  printf -v "${name}_PID" '%s' "$SERVER_PID"
   PORT=$saved_port SERVER_PID=$saved_pid
 }
-end_direct() {
-  [ -n "${DIRECT_PID:-}" ] || return 0
-  local saved_pid=$SERVER_PID
-  SERVER_PID=$DIRECT_PID
+stop_reference() {
+  local pid_var="${1}_PID" saved_pid=$SERVER_PID
+  SERVER_PID=${!pid_var:-}
   stop_server
-  SERVER_PID=$saved_pid DIRECT_PID="" DIRECT_PORT=""
+  SERVER_PID=$saved_pid
+  printf -v "${1}_PID" '%s' ""
+  printf -v "${1}_PORT" '%s' ""
 }
-# with_hop N / end_hop: the same for `direct-echo --hop N` (HOP_PORT,
-# HOP_PID) and `direct-echo --hop-shm N` (SHM_PORT, SHM_PID).
+# The references of the echo rows: direct-echo (DIRECT), and with_hop N its
+# two hops, --hop N (HOP) and --hop-shm N (SHM).
+with_direct() { start_reference DIRECT "$@"; }
+end_direct() { stop_reference DIRECT; }
 with_hop() {
-  local saved_port=$PORT saved_pid=$SERVER_PID
-  SERVER_PID=""
-  if start_direct --hop "$1"; then HOP_PORT=$PORT HOP_PID=$SERVER_PID; else HOP_PORT="" HOP_PID=""; fi
-  SERVER_PID=""
-  if start_direct --hop-shm "$1"; then SHM_PORT=$PORT SHM_PID=$SERVER_PID; else SHM_PORT="" SHM_PID=""; fi
-  PORT=$saved_port SERVER_PID=$saved_pid
+  start_reference HOP --hop "$1"
+  start_reference SHM --hop-shm "$1"
 }
 end_hop() {
-  local saved_pid=$SERVER_PID
-  SERVER_PID=${HOP_PID:-}
-  stop_server
-  SERVER_PID=${SHM_PID:-}
-  stop_server
-  SERVER_PID=$saved_pid HOP_PID="" HOP_PORT="" SHM_PID="" SHM_PORT=""
+  stop_reference HOP
+  stop_reference SHM
 }
 
 wanted() { [[ "$ONLY" == *" $1 "* ]]; }

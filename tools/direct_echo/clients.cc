@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -26,6 +27,16 @@ void PinTo(size_t ordinal) {
   CPU_ZERO(&one);
   CPU_SET(cpus[ordinal % cpus.size()], &one);
   sched_setaffinity(0, sizeof(one), &one);
+}
+
+pid_t ForkWorker(size_t w, int listen_fd, const std::function<void()>& run) {
+  const pid_t pid = fork();
+  if (pid != 0) return pid;
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  ::close(listen_fd);
+  PinTo(1 + w);
+  run();
+  _exit(0);
 }
 
 void EndWorkers(const std::vector<pid_t>& pids) {

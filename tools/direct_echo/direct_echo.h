@@ -11,6 +11,7 @@
 #include <csignal>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -99,6 +100,11 @@ struct HopRecord {
   uint32_t length;
 };
 constexpr size_t kHopDatagram = 64 * 1024;  // largest datagram or record either way
+
+// Forks hop worker w: it dies with this process, drops the listening
+// socket, is pinned to CPU 1 + w and runs `run`, then exits. The parent gets
+// the pid (-1 when fork failed).
+pid_t ForkWorker(size_t w, int listen_fd, const std::function<void()>& run);
 
 // Ends the hop's workers (SIGKILL: they hold nothing, and a TERM that lands
 // just before a blocking receive would go unseen) and reaps them.

@@ -4,7 +4,6 @@
 // record of the datagrams that come back to its connection.
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 
 #include <cstdio>
@@ -41,19 +40,15 @@ int RunHop(int listen_fd, int workers) {
   for (size_t w = 0; w < n; ++w) {
     int req[2];
     pid_t pid = -1;
-    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, req) != 0 || (pid = fork()) < 0) {
+    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, req) != 0 ||
+        (pid = ForkWorker(w, listen_fd, [&] {
+           close(req[0]);
+           close(reply[0]);
+           RunWorker(req[1], reply[1]);
+         })) < 0) {
       std::perror("direct-echo: hop set-up");
       EndWorkers(pids);
       return 1;
-    }
-    if (pid == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      close(listen_fd);
-      close(req[0]);
-      close(reply[0]);
-      PinTo(1 + w);
-      RunWorker(req[1], reply[1]);
-      _exit(0);
     }
     close(req[1]);
     setsockopt(req[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));

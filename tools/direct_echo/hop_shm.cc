@@ -2,7 +2,6 @@
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 
 #include <atomic>
 #include <cstdio>
@@ -128,17 +127,11 @@ int RunHopShm(int listen_fd, int workers) {
   for (size_t w = 0; w < n; ++w) {
     worker_efd[w] = eventfd(0, EFD_CLOEXEC);
     pid_t pid = -1;
-    if (loop_efd < 0 || worker_efd[w] < 0 || (pid = fork()) < 0) {
+    if (loop_efd < 0 || worker_efd[w] < 0 ||
+        (pid = ForkWorker(w, listen_fd, [&] { RunWorker(loop, &hops[w], worker_efd[w], loop_efd); })) < 0) {
       std::perror("direct-echo: hop-shm set-up");
       EndWorkers(pids);
       return 1;
-    }
-    if (pid == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      close(listen_fd);
-      PinTo(1 + w);
-      RunWorker(loop, &hops[w], worker_efd[w], loop_efd);
-      _exit(0);
     }
     pids.push_back(pid);
   }
