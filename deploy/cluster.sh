@@ -110,9 +110,13 @@ start_etcd() {
 start_pg() {
   local n=$1 addr=${PG_ADDR[$(($1 - 1))]} d=$DIR/pg$1
   mkdir -p "$d/log"
+  # Patroni runs the hook as postgres, who may not reach the checkout (a
+  # clone under a 0700 directory, as mktemp -d makes): it runs a copy in $d.
+  cp "$HERE/post_bootstrap.sh" "$d/post_bootstrap.sh"
+  chmod 755 "$d/post_bootstrap.sh"
   if [ ! -f "$d/patroni.yml" ]; then
     fill "$HERE/patroni.yml.in" "$d/patroni.yml" NAME="pg$n" ADDR="$addr" DIR="$d" ETCD="$ETCD_ADDR:2379" \
-      PGBIN="$(pg_bin)" DEPLOY="$HERE" SUPERUSER_PASSWORD="$SUPERUSER_PASSWORD" \
+      PGBIN="$(pg_bin)" DEPLOY="$d" SUPERUSER_PASSWORD="$SUPERUSER_PASSWORD" \
       REPLICATION_PASSWORD="$REPLICATION_PASSWORD"
   fi
   chown -R postgres:postgres "$d"
