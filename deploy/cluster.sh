@@ -78,7 +78,11 @@ fill() {
 run_as() {
   local user=$1 logfile=$2 pidfile=$3
   shift 3
-  setsid setpriv --reuid="$user" --regid="$user" --init-groups -- "$@" >>"$logfile" 2>&1 </dev/null &
+  # Started in its own directory (where the pid file goes), which the user
+  # owns: the working directory may be a checkout it cannot enter (a clone
+  # under a 0700 directory), and Patroni's workers chdir back to it.
+  (cd "$(dirname "$pidfile")" && exec setsid setpriv --reuid="$user" --regid="$user" --init-groups -- "$@") \
+    >>"$logfile" 2>&1 </dev/null &
   echo $! >"$pidfile"
 }
 
